@@ -1,0 +1,102 @@
+"""Components (tasks, compressors, tuners, evaluators, meters, report sections) and the catalogue
+that collects them from every registered plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from greenprune.errors import UserError, unknown
+
+KINDS = ("task", "compressor", "tuner", "evaluator", "meter", "report_section")
+
+#: kind -> catalogue hook name
+_HOOKS = {
+    "task": "greenprune_register_tasks",
+    "compressor": "greenprune_register_compressors",
+    "tuner": "greenprune_register_tuners",
+    "evaluator": "greenprune_register_evaluators",
+    "meter": "greenprune_register_meters",
+    "report_section": "greenprune_register_report_sections",
+}
+
+
+class NoOptions(BaseModel):
+    """Options model of a component that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Component:
+    """One thing a plugin offers. ``factory(options)`` builds it from validated options."""
+
+    name: str
+    factory: Callable[[Any], Any]
+    options: type[BaseModel] = NoOptions
+    description: str = ""
+    #: filled in by the catalogue: which plugin registered it, and the kind
+    plugin: str = ""
+    kind: str = ""
+
+    def validate_options(self, raw: dict[str, Any]) -> BaseModel:
+        """Validate ``raw`` against this component's options model, as a one-line user error."""
+        from pydantic import ValidationError
+
+        try:
+            return self.options.model_validate(raw)
+        except ValidationError as exc:
+            parts = []
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(options)"
+                parts.append(f"{self.name}.{loc}: {err['msg']}")
+            valid = ", ".join(self.options.model_fields) or "(none)"
+            raise UserError(f"bad option for {self.kind} {self.name!r}: {'; '.join(parts)} "
+                            f"(valid options: {valid})") from None
+
+    def build(self, raw: dict[str, Any] | None = None) -> Any:
+        return self.factory(self.validate_options(raw or {}))
+
+
+@dataclass
+class Catalogue:
+    """Every component registered by the plugins of one plugin manager, by kind and name."""
+
+    by_kind: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def get(self, kind: str, name: str) -> Component:
+        found = self.by_kind[kind].get(name)
+        if found is None:
+            raise unknown(kind.replace("_", " "), name, self.by_kind[kind])
+        return found
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.by_kind[kind])
+
+
+def collect(pm: Any) -> Catalogue:
+    """Ask every plugin for its components.
+
+    The register callback is bound per plugin (by calling each hook implementation with its own
+    callback) so the catalogue can say which plugin offers what; ``greenprune plugins`` shows it.
+    """
+    catalogue = Catalogue()
+    for kind, hook_name in _HOOKS.items():
+        caller = getattr(pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+
+            def register(component: Component, _plugin: str = impl.plugin_name, _kind: str = kind) -> None:
+                component.plugin, component.kind = _plugin, _kind
+                existing = catalogue.by_kind[_kind].get(component.name)
+                if existing is not None and existing.plugin != _plugin:
+                    raise UserError(
+                        f"{_kind} {component.name!r} is registered by both {existing.plugin!r} and "
+                        f"{_plugin!r}; disable one with --disable NAME"
+                    )
+                catalogue.by_kind[_kind][component.name] = component
+
+            impl.function(register=register)
+    return catalogue

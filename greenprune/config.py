@@ -1,0 +1,167 @@
+"""The run configuration: CLI flags and/or a TOML file, validated before any model loads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from greenprune.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainConfig(_Strict):
+    """Hyper-parameters of every training phase unless a component's options override them.
+
+    The defaults are a plain BERT fine-tune (3 epochs, lr 5e-5, batch 32, length 128)."""
+
+    epochs: float = Field(3.0, gt=0, description="training epochs (fractions allowed)")
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    max_length: int = Field(128, ge=8, description="max tokens per example (dynamic padding below)")
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    logging_steps: int = Field(20, ge=1)
+
+
+class InferenceConfig(_Strict):
+    """The inference benchmark: fixed batch and sequence length, warm-up, repeats."""
+
+    batch_size: int = Field(32, ge=1)
+    seq_length: int = Field(128, ge=8)
+    warmup: int = Field(2, ge=0, description="untimed warm-up batches")
+    repeats: int = Field(5, ge=1, description="timed repeats per model (median and spread)")
+    min_window_s: float = Field(2.0, gt=0, description="each energy window runs at least this long")
+    enabled: bool = True
+
+
+class RunConfig(_Strict):
+    """One run: one teacher, task, compressor chain, tuner and sparsity."""
+
+    task: str = "demo"
+    teacher: str = "minilm"
+    data_dir: Path | None = None
+    compressors: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    tuner: str = "finetune"
+    evaluator: str | None = Field(None, description="default: the task's own evaluator")
+    sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")
+    meters: list[str] = Field(default_factory=lambda: ["auto"])
+    seed: int = 42
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    #: per-component options: component name -> option -> value
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    cache_dir: Path | None = Field(None, description="fine-tuned teachers; default ~/.cache/greenprune")
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity_in_range(cls, v: float | None) -> float | None:
+        if v is not None and not 0 < v < 1:
+            raise ValueError(f"sparsity {v} is outside (0, 1); pass e.g. --sparsity 0.6")
+        return v
+
+    def run_key(self) -> str:
+        """A stable id of what this run computes (used to skip finished runs on resume)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class BenchConfig(RunConfig):
+    """A bench: a RunConfig with a list of sparsities (one run per value)."""
+
+    sparsity: list[float] = Field(default_factory=list)  # type: ignore[assignment]
+
+    @field_validator("sparsity", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, (int, float)) else v
+
+    @field_validator("sparsity")
+    @classmethod
+    def _each_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
+        for s in v:
+            RunConfig._sparsity_in_range(s)
+        return v
+
+    def runs(self) -> list[RunConfig]:
+        data = self.model_dump()
+        sparsities: list[float | None] = list(data.pop("sparsity")) or [None]
+        return [RunConfig.model_validate({**data, "sparsity": s}) for s in sparsities]
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=value``; the value is read as a TOML literal when it is one."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise UserError(f"bad --set {item!r}: expected section.key=value, e.g. --set train.epochs=1")
+    path, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return path.strip().split("."), value
+
+
+def _apply(data: dict[str, Any], path: list[str], value: Any) -> None:
+    section = path[0]
+    # A section that is not a RunConfig field names a component: its options.
+    if section not in BenchConfig.model_fields:
+        path = ["options", *path]
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise UserError(f"bad --set {'.'.join(path)}: {key!r} is not a section")
+    node[path[-1]] = value
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def build_config(
+    config_file: Path | None = None, flags: dict[str, Any] | None = None, sets: list[str] = ()
+) -> BenchConfig:
+    """Merge, lowest first: defaults, the TOML file, CLI flags, then ``--set`` overrides."""
+    data: dict[str, Any] = load_toml(config_file) if config_file else {}
+    for key, value in (flags or {}).items():
+        if value is None or value == () or value == []:
+            continue
+        if key in ("epochs", "learning_rate", "batch_size", "max_length"):
+            data.setdefault("train", {})[key] = value
+        else:
+            data[key] = list(value) if isinstance(value, tuple) else value
+    for item in sets:
+        _apply(data, *parse_set(item))
+    try:
+        return BenchConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(BenchConfig.model_fields)
+            raise UserError(f"unknown config key {loc!r}; valid top-level keys: {valid}{extra}") from None
+        raise UserError(f"bad config value for {loc!r}: {msg} (got {err.get('input')!r}){extra}") from None

@@ -1,0 +1,156 @@
+"""Every greenprune hook, grouped by lifecycle.
+
+Catalogue hooks (``greenprune_register_*``) receive a ``register`` callback, as simonw/llm does:
+a plugin calls ``register(Component(...))`` once per thing it offers. Provider hooks are
+``firstresult``: the first plugin that returns something other than ``None`` wins. Lifecycle hooks
+are called by the runner; cross-cutting concerns (energy metering) wrap ``greenprune_run_phase``.
+
+Implementations may accept fewer arguments than a spec names; that is how specs can grow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from greenprune import NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from greenprune.components import Component
+    from greenprune.context import Phase, RunContext
+    from greenprune.results import PhaseRecord, RunResult
+    from greenprune.tasks import Task, TaskData
+
+hookspec = pluggy.HookspecMarker(NAME)
+
+# ---------------------------------------------------------------------------------------------
+# Catalogue: what components exist
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def greenprune_register_tasks(register: Callable[[Component], None]) -> None:
+    """Register tasks (GLUE tasks, the demo task, ...).
+
+    :param register: call with a :class:`~greenprune.components.Component` whose ``factory``
+        returns a :class:`~greenprune.tasks.Task`.
+    """
+
+
+@hookspec
+def greenprune_register_compressors(register: Callable[[Component], None]) -> None:
+    """Register compressors (none, distill, cofi, ...); ``factory(options)`` returns an object
+    with ``compress(ctx, student, teacher, data, tuner) -> ModelBundle``.
+
+    :param register: the callback to call once per compressor.
+    """
+
+
+@hookspec
+def greenprune_register_tuners(register: Callable[[Component], None]) -> None:
+    """Register tuners (finetune, adapter, ...); ``factory(options)`` returns an object with
+    ``prepare(bundle)`` (choose trainable weights) and ``tune(ctx, bundle, data) -> ModelBundle``.
+
+    :param register: the callback to call once per tuner.
+    """
+
+
+@hookspec
+def greenprune_register_evaluators(register: Callable[[Component], None]) -> None:
+    """Register evaluators: ``factory(options)`` returns an object with
+    ``evaluate(ctx, bundle, data) -> dict[str, dict[str, float]]`` (split -> metric -> value).
+
+    :param register: the callback to call once per evaluator.
+    """
+
+
+@hookspec
+def greenprune_register_meters(register: Callable[[Component], None]) -> None:
+    """Register energy meters: ``factory(options)`` returns a
+    :class:`~greenprune.metering.Meter`.
+
+    :param register: the callback to call once per meter.
+    """
+
+
+@hookspec
+def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
+    """Register report sections: ``factory(options)`` returns an object with
+    ``render(records, fmt) -> str`` where ``fmt`` is ``"markdown"`` or ``"html"``.
+
+    :param register: the callback to call once per section.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Providers: load things (firstresult)
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def greenprune_load_teacher(spec: str, task: Task, ctx: RunContext) -> Any:
+    """Load a pretrained teacher (model + tokenizer) for ``task`` from ``spec``.
+
+    :param spec: what the user passed to ``--teacher``: ``minilm``, a Hub id, a local folder.
+    :param task: the task, which decides the head (classification, regression, ...).
+    :param ctx: the run context.
+    :return: a :class:`~greenprune.modeling.ModelBundle`, or ``None`` if this plugin does not
+        handle ``spec``. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def greenprune_load_task_data(task: Task, ctx: RunContext) -> TaskData | None:
+    """Load the train and dev examples of ``task`` (local folder, Hub, embedded).
+
+    :param task: the task to load.
+    :param ctx: the run context (``ctx.config.data_dir`` names a local folder, if any).
+    :return: :class:`~greenprune.tasks.TaskData`, or ``None`` if this plugin does not provide
+        ``task``. Stops at the first non-None result.
+    """
+
+
+# ---------------------------------------------------------------------------------------------
+# Run lifecycle
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec
+def greenprune_configure(ctx: RunContext) -> None:
+    """Called once per run after the configuration is validated and before any model loads.
+
+    :param ctx: the run context.
+    """
+
+
+@hookspec(firstresult=True)
+def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
+    """Run one phase (teacher fine-tune, compress, tune, evaluate, inference) and return its
+    output. The core's implementation runs ``phase.fn()``; energy metering wraps this hook
+    (``wrapper=True``) so that every phase is metered the same way.
+
+    :param ctx: the run context.
+    :param phase: the phase; wrappers add energy readings to ``phase.record``.
+    :return: the phase's output. Stops at the first non-None result.
+    """
+
+
+@hookspec
+def greenprune_phase_finished(ctx: RunContext, record: PhaseRecord) -> None:
+    """Called after each phase with its record (wall time, energy readings).
+
+    :param ctx: the run context.
+    :param record: the finished phase's record.
+    """
+
+
+@hookspec
+def greenprune_run_finished(ctx: RunContext, result: RunResult) -> None:
+    """Called once a run's result is complete, before it is appended to ``results.jsonl``.
+
+    :param ctx: the run context.
+    :param result: the run's result; plugins may add to ``result.extra``.
+    """

@@ -1,0 +1,97 @@
+"""Energy metering: the meter contract, meter selection, and the wrapper that meters every phase.
+
+Energy is measured at one choke point: this module wraps ``greenprune_run_phase`` (as pytest's
+warnings plugin wraps its test protocol), so no plugin has to remember to meter its work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from greenprune import hookimpl
+from greenprune.results import EnergyReading
+
+if TYPE_CHECKING:
+    from greenprune.components import Catalogue
+    from greenprune.context import Phase, RunContext
+
+
+@runtime_checkable
+class Meter(Protocol):
+    """An energy meter. ``start()`` opens a window and returns a token; ``stop(token)`` closes
+    that window and returns readings (one per thing measured: each GPU, each CPU package, ...).
+    Windows may nest (a phase window holds the inference windows), so a meter keeps no
+    per-window state of its own outside the token.
+
+    ``measured`` is False for estimates; ``--meter auto`` prefers measured meters."""
+
+    name: str
+    measured: bool
+
+    def available(self) -> tuple[bool, str]:
+        """Whether this machine can be measured this way, and why (not)."""
+        ...
+
+    def start(self) -> Any: ...
+
+    def stop(self, token: Any) -> list[EnergyReading]: ...
+
+    def close(self) -> None:
+        """Release what the meter holds (threads, sessions) at the end of a run."""
+        ...
+
+
+def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dict[str, Any]]) -> tuple[
+    list[Meter], list[str]
+]:
+    """Build the meters named (``auto`` = every measured meter available, else the CPU estimate).
+
+    :return: the meters, and one line per decision for the run log (which meter, and why).
+    """
+    from greenprune.errors import UserError
+
+    chosen: list[Meter] = []
+    log: list[str] = []
+    for name in names:
+        if name == "auto":
+            for comp_name, comp in sorted(catalogue.by_kind["meter"].items()):
+                if comp_name == "cpu-estimate":
+                    continue
+                meter = comp.build(options.get(comp_name))
+                ok, why = meter.available()
+                if ok and getattr(meter, "measured", True):
+                    chosen.append(meter)
+                    log.append(f"auto: using {comp_name} ({why})")
+                else:
+                    log.append(f"auto: skipping {comp_name} ({why})")
+            if not chosen:
+                comp = catalogue.get("meter", "cpu-estimate")
+                chosen.append(comp.build(options.get("cpu-estimate")))
+                log.append("auto: no measured meter on this machine; using cpu-estimate (an estimate)")
+            continue
+        comp = catalogue.get("meter", name)
+        meter = comp.build(options.get(name))
+        ok, why = meter.available()
+        if not ok:
+            raise UserError(f"meter {name!r} is not available here: {why}. Try --meter auto")
+        chosen.append(meter)
+        log.append(f"using {name} ({why})")
+    return chosen, log
+
+
+@hookimpl(wrapper=True)
+def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
+    started = []
+    for meter in ctx.meters:
+        started.append((meter, meter.start()))
+    t0 = time.perf_counter()
+    try:
+        return (yield)
+    finally:
+        window = time.perf_counter() - t0
+        for meter, token in reversed(started):
+            for reading in meter.stop(token):
+                if not reading.window_s:
+                    reading.window_s = window
+                phase.record.energy.append(reading)

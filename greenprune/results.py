@@ -1,0 +1,124 @@
+"""The results schema (one JSON object per run in ``OUT/results.jsonl``) and its store.
+
+Reports read only these files, so any set of runs can be re-rendered and compared.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+
+
+class EnergyReading(BaseModel):
+    """One meter's energy over one window. ``joules`` is ``None`` when the meter saw no sensor."""
+
+    meter: str
+    joules: float | None
+    method: Literal["counter", "sampled-power", "estimate"]
+    covers: str = Field(description="what was measured: gpu:0, cpu-package, dram, process-cpu, ...")
+    window_s: float
+    note: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PhaseRecord(BaseModel):
+    """Wall time and energy of one phase."""
+
+    name: str = Field(description="teacher-finetune, compress:<name>, tune:<name>, evaluate, inference")
+    wall_s: float = 0.0
+    energy: list[EnergyReading] = Field(default_factory=list)
+    cache_hit: bool = False
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSize(BaseModel):
+    encoder_params: int
+    total_params: int
+    trainable_params: int | None = None
+    bytes_on_disk: int | None = None
+    measured_sparsity: float | None = Field(None, description="1 - encoder params / teacher encoder params")
+    layers: list[dict[str, Any]] = Field(default_factory=list, description="per-layer kept sizes")
+
+
+class InferenceFigures(BaseModel):
+    batch_size: int
+    seq_length: int
+    repeats: int
+    latency_ms_median: float
+    latency_ms_min: float
+    latency_ms_max: float
+    throughput_per_s: float
+    energy_per_example_j: dict[str, float | None] = Field(
+        default_factory=dict, description="meter -> joules per example (method in energy readings)")
+    energy: list[EnergyReading] = Field(default_factory=list)
+
+
+class ModelReport(BaseModel):
+    metrics: dict[str, dict[str, float]] = Field(default_factory=dict, description="split -> metric -> value")
+    size: ModelSize | None = None
+    inference: InferenceFigures | None = None
+
+
+class RunResult(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_key: str
+    status: Literal["ok", "failed"] = "ok"
+    error: str | None = None
+    started_at: str
+    finished_at: str | None = None
+    config: dict[str, Any]
+    env: dict[str, Any] = Field(default_factory=dict)
+    task: dict[str, Any] = Field(default_factory=dict, description="name, primary metric, data source, sizes")
+    phases: list[PhaseRecord] = Field(default_factory=list)
+    teacher: ModelReport = Field(default_factory=ModelReport)
+    student_after_compress: ModelReport = Field(default_factory=ModelReport)
+    student: ModelReport = Field(default_factory=ModelReport)
+    traces: dict[str, list[dict[str, float]]] = Field(
+        default_factory=dict, description="phase -> logged steps (loss parts, sparsity, lambdas)")
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class ResultStore:
+    """Append-only JSONL store. A line is written only when a run has finished, so an interrupted
+    bench keeps every finished run and a re-run skips them."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = Path(out_dir) / RESULTS_FILE
+
+    def append(self, result: RunResult) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(result.model_dump_json() + "\n")
+            fh.flush()
+
+    def finished_keys(self) -> set[str]:
+        return {r.run_key for r in self.load() if r.status == "ok"}
+
+    def load(self) -> list[RunResult]:
+        return load_results([self.path]) if self.path.exists() else []
+
+
+def load_results(paths: list[Path]) -> list[RunResult]:
+    """Read results from files or folders holding ``results.jsonl``; a torn last line is skipped."""
+    from greenprune.errors import UserError
+
+    out: list[RunResult] = []
+    for p in paths:
+        p = Path(p)
+        f = p / RESULTS_FILE if p.is_dir() else p
+        if not f.exists():
+            raise UserError(f"no results at {str(p)!r}: expected a folder holding {RESULTS_FILE} or the file")
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                out.append(RunResult.model_validate(json.loads(line)))
+            except (json.JSONDecodeError, ValueError):
+                continue  # a line torn by an interruption: that run was not finished
+    return out

@@ -1,0 +1,75 @@
+"""Tasks and their data. A task is data (names, fields, metrics); loading is a provider hook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: One example: ``{"text_a": str, "text_b": str | None, "label": int | float}``.
+Example = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    kind: Literal["classification", "regression"]
+    num_labels: int
+    #: the metrics the evaluator reports, official ones first
+    metrics: tuple[str, ...]
+    primary_metric: str
+    label_names: tuple[str, ...] = ()
+    dev_splits: tuple[str, ...] = ("dev",)
+    evaluator: str = "glue"
+    synthetic: bool = False
+    description: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "kind": self.kind, "num_labels": self.num_labels,
+            "metrics": list(self.metrics), "primary_metric": self.primary_metric,
+            "dev_splits": list(self.dev_splits), "synthetic": self.synthetic,
+        }
+
+
+@dataclass
+class TaskData:
+    train: list[Example]
+    dev: dict[str, list[Example]]
+    #: where the data came from, e.g. ``local:/data/glue/MRPC`` or ``embedded synthetic``
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    def subsample(self, max_train: int | None, max_eval: int | None, seed: int) -> TaskData:
+        """A deterministic random subset (the same seed always picks the same examples)."""
+
+        def pick(rows: list[Example], n: int | None, salt: str) -> list[Example]:
+            if n is None or n >= len(rows):
+                return rows
+            idx = sorted(random.Random(f"{seed}:{salt}").sample(range(len(rows)), n))
+            return [rows[i] for i in idx]
+
+        notes = list(self.notes)
+        if max_train is not None and max_train < len(self.train):
+            notes.append(f"train subsampled to {max_train} of {len(self.train)} examples (seed {seed})")
+        if max_eval is not None and any(max_eval < len(v) for v in self.dev.values()):
+            notes.append(f"dev subsampled to at most {max_eval} examples per split (seed {seed})")
+        return TaskData(
+            train=pick(self.train, max_train, "train"),
+            dev={k: pick(v, max_eval, k) for k, v in self.dev.items()},
+            source=self.source,
+            notes=notes,
+        )
+
+    def fingerprint(self) -> str:
+        """Hash of the examples (part of the teacher cache key)."""
+        h = hashlib.sha256()
+        for row in self.train:
+            h.update(json.dumps(row, sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), **{k: len(v) for k, v in self.dev.items()}}

@@ -1,0 +1,1 @@
+"""greenprune built-in plugins: registered through the greenprune entry-point group like any third-party plugin."""
