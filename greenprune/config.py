@@ -68,6 +68,7 @@ class RunConfig(_Strict):
     #: per-component options: component name -> option -> value
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cache_dir: Path | None = Field(None, description="fine-tuned teachers; default ~/.cache/greenprune")
+    save_student: bool = Field(True, description="save the final student to OUT/models/<run_key>/")
 
     @field_validator("sparsity")
     @classmethod

@@ -1,0 +1,168 @@
+"""The ``greenprune`` command. Imports stay light here so ``--help`` is fast; work happens in
+modules imported by each command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from greenprune import __version__
+from greenprune.errors import UserError
+
+
+def _sparsity(ctx: click.Context, param: click.Parameter, values: tuple[float, ...]) -> tuple[float, ...]:
+    for v in values:
+        if not 0 < v < 1:
+            raise click.BadParameter(f"{v} is outside (0, 1); e.g. --sparsity 0.6")
+    return values
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="greenprune")
+@click.option("--disable", "disable", multiple=True, metavar="PLUGIN",
+              help="Disable a plugin by name (repeatable; also GREENPRUNE_DISABLE_PLUGINS=a,b).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or messages, only errors.")
+@click.pass_context
+def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
+    """Benchmark BERT compression: accuracy kept, size, speed and (labelled) energy."""
+    ctx.obj = {"disable": list(disable), "quiet": quiet}
+
+
+@cli.command()
+@click.option("--task", help="Task: demo (default, synthetic), cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli.")
+@click.option("--teacher", help="minilm (default, embedded), a local model folder, or a Hub id.")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="GREENPRUNE_DATA_DIR",
+              help="Folder in the GLUE TSV layout (or env GREENPRUNE_DATA_DIR).")
+@click.option("--compressor", "compressors", multiple=True, help="Compressor, repeatable, applied in order.")
+@click.option("--tuner", help="Tuner for every phase after the teacher (default finetune).")
+@click.option("--sparsity", multiple=True, type=float, callback=_sparsity, help="Target sparsity; one run per value.")
+@click.option("--meter", "meters", multiple=True, help="Energy meter, repeatable (default auto).")
+@click.option("--epochs", type=float, help="Training epochs of every phase.")
+@click.option("--max-train-samples", type=int, help="Subsample the training set (seeded).")
+@click.option("--max-eval-samples", type=int, help="Subsample each dev split (seeded).")
+@click.option("--seed", type=int)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/latest"), show_default=True,
+              help="Output folder: results.jsonl, report.md, report.html, models/.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML file with the run config.")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override any config value, e.g. --set train.learning_rate=3e-5 --set cofi.lambda_lr=0.01.")
+@click.pass_obj
+def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
+    """Fine-tune the teacher, compress it, tune the student, and compare them."""
+    from greenprune.config import build_config
+    from greenprune.progress import Progress
+    from greenprune.runner import run_bench
+
+    flags["sparsity"] = list(flags["sparsity"]) or None
+    bench_cfg = build_config(config_file, flags, list(sets))
+    progress = Progress(quiet=obj["quiet"])
+    if bench_cfg.task == "demo":
+        progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "
+                     "For real data: greenprune bench --task mrpc --data-dir DIR (GLUE TSV layout).[/yellow]")
+    results = run_bench(bench_cfg, out, disable=obj["disable"], progress=progress)
+    md, html = _render(out, obj["disable"])
+    progress.say(f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
+
+
+def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
+    from greenprune.components import collect
+    from greenprune.plugins import make_plugin_manager
+    from greenprune.report import render_reports
+    from greenprune.results import ResultStore
+
+    sections = list(collect(make_plugin_manager(disable)).by_kind["report_section"].values())
+    return render_reports(ResultStore(out).load(), out, sections)
+
+
+@cli.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Where to write the report (default: the first DIR).")
+@click.pass_obj
+def report(obj: dict[str, Any], dirs: tuple[Path, ...], out: Path | None) -> None:
+    """Re-render report.md and report.html from one or more results folders or files."""
+    from greenprune.components import collect
+    from greenprune.plugins import make_plugin_manager
+    from greenprune.report import render_reports
+    from greenprune.results import load_results
+
+    results = load_results(list(dirs))
+    target = out or (dirs[0] if dirs[0].is_dir() else dirs[0].parent)
+    sections = list(collect(make_plugin_manager(obj["disable"])).by_kind["report_section"].values())
+    md, html = render_reports(results, target, sections)
+    if not obj["quiet"]:
+        click.echo(f"{len(results)} runs -> {md}, {html}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def plugins(obj: dict[str, Any], as_json: bool) -> None:
+    """List every plugin with its version, hooks and components."""
+    from greenprune.plugins import describe_plugins, make_plugin_manager
+
+    rows = describe_plugins(make_plugin_manager(obj["disable"]))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="greenprune plugins")
+    for col in ("plugin", "version", "components", "hooks"):
+        table.add_column(col)
+    for r in rows:
+        comps = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["components"].items())
+        table.add_row(r["name"] + (" (core)" if r["essential"] else ""), r["version"], comps,
+                      "\n".join(h.removeprefix("greenprune_") for h in r["hooks"]))
+    Console().print(table)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def meters(obj: dict[str, Any], as_json: bool) -> None:
+    """Show every energy meter and whether this machine can use it (and why)."""
+    from greenprune.components import collect
+    from greenprune.plugins import make_plugin_manager
+
+    rows = []
+    for name, comp in sorted(collect(make_plugin_manager(obj["disable"])).by_kind["meter"].items()):
+        meter = comp.build({})
+        ok, why = meter.available()
+        rows.append({"meter": name, "available": ok, "measured": bool(getattr(meter, "measured", True)),
+                     "reason": why, "plugin": comp.plugin})
+        meter.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        state = "available" if r["available"] else "unavailable"
+        kind = "measured" if r["measured"] else "estimate"
+        click.echo(f"{r['meter']:14} {state:12} {kind:9} {r['reason']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted; finished runs are kept in results.jsonl", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; finished runs are kept in results.jsonl", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Fine-tuning with a cache: the teacher (and any identical fine-tune) is trained once per key.
+
+The key covers the pretrained model, the task, the exact training examples, the hyper-parameters
+and the seed, so a later run (or another run of the same bench) reuses the model instead of paying
+for it again. A cache entry is written to a temporary folder and renamed when complete, so an
+interrupted fine-tune never leaves a half-written entry behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from greenprune.config import TrainConfig
+from greenprune.context import RunContext
+from greenprune.modeling import ModelBundle
+from greenprune.tasks import Task, TaskData
+
+
+def cache_key(pretrained: ModelBundle, task: Task, data: TaskData, cfg: TrainConfig, seed: int) -> str:
+    blob = json.dumps({
+        "model": pretrained.info.get("fingerprint", pretrained.name), "task": task.name,
+        "data": data.fingerprint(), "train": cfg.model_dump(), "seed": seed,
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskData,
+                    cfg: TrainConfig, description: str) -> tuple[ModelBundle, dict[str, Any]]:
+    """Return the fine-tuned model and details (``cache_hit``, training summary, trace)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from greenprune.data import encode
+    from greenprune.training import train
+
+    key = cache_key(pretrained, task, data, cfg, ctx.config.seed)
+    entry = ctx.cache_dir / "finetuned" / key
+    meta_file = entry / "greenprune-finetune.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        model = AutoModelForSequenceClassification.from_pretrained(entry)
+        model.eval()
+        ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
+        bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})
+        return bundle, {**meta, "cache_hit": True, "cache_key": key}
+    bundle = pretrained.clone(origin="finetuned")
+    for p in bundle.model.parameters():
+        p.requires_grad_(True)
+    features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
+    result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
+                   progress=ctx.progress, description=description)
+    meta = {"train": result.summary(), "trace": result.trace, "pretrained": pretrained.name}
+    tmp = entry.with_name(entry.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    bundle.model.save_pretrained(tmp)
+    (tmp / "greenprune-finetune.json").write_text(json.dumps(meta))
+    shutil.rmtree(entry, ignore_errors=True)
+    tmp.rename(entry)
+    return bundle, {**meta, "cache_hit": False, "cache_key": key}
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    root = os.environ.get("GREENPRUNE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "greenprune")
+    return Path(root)

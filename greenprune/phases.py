@@ -1,0 +1,96 @@
+"""The phases of one run, in order: teacher fine-tune, compress (each compressor), tune,
+evaluate, inference. Each phase goes through ``RunContext.run_phase`` and so is metered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenprune.compression import CompressJob
+from greenprune.context import RunContext
+from greenprune.errors import UserError
+from greenprune.results import ModelReport, PhaseRecord, RunResult
+
+
+def _absorb(result: RunResult, record: PhaseRecord, details: dict[str, Any]) -> None:
+    """Move a phase's details into its record; training traces go to ``result.traces``."""
+    details = dict(details)
+    trace = details.pop("trace", None)
+    if trace:
+        result.traces[record.name] = trace
+    record.cache_hit = bool(details.pop("cache_hit", False))
+    record.details.update(details)
+    result.phases.append(record)
+
+
+def run_phases(ctx: RunContext, result: RunResult) -> None:
+    from greenprune.finetuning import finetune_cached
+    from greenprune.inference import benchmark
+    from greenprune.modeling import encoder_params, model_size
+
+    cfg, pm, cat = ctx.config, ctx.pm, ctx.catalogue
+    task = cat.get("task", cfg.task).build(ctx.options(cfg.task))
+    compressors = [(n, cat.get("compressor", n).build(ctx.options(n))) for n in cfg.compressors]
+    tuner = cat.get("tuner", cfg.tuner).build(ctx.options(cfg.tuner))
+    evaluator_name = cfg.evaluator or task.evaluator
+    evaluator = cat.get("evaluator", evaluator_name).build(ctx.options(evaluator_name))
+    pm.hook.greenprune_configure(ctx=ctx)
+
+    data = pm.hook.greenprune_load_task_data(task=task, ctx=ctx)
+    if data is None:
+        raise UserError(f"no plugin provides data for task {task.name!r}; is its plugin disabled?")
+    data = data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+    result.task = {**task.as_dict(), "source": data.source, "notes": data.notes, "sizes": data.sizes()}
+    for note in data.notes:
+        ctx.progress.say(f"[yellow]data: {note}[/yellow]")
+
+    pretrained = pm.hook.greenprune_load_teacher(spec=cfg.teacher, task=task, ctx=ctx)
+    if pretrained is None:
+        raise UserError(f"no plugin can load teacher {cfg.teacher!r}")
+    result.extra["teacher"] = {"spec": cfg.teacher, **pretrained.info}
+
+    (teacher, details), rec = ctx.run_phase(
+        "teacher-finetune", lambda: finetune_cached(ctx, pretrained, task, data, cfg.train, "teacher: finetune"))
+    _absorb(result, rec, details)
+    metrics, rec = ctx.run_phase("evaluate:teacher", lambda: evaluator.evaluate(ctx, teacher, task, data))
+    _absorb(result, rec, {})
+    result.teacher.metrics = metrics
+    ctx.progress.say(f"teacher {task.name}: {_fmt(metrics)}")
+
+    job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
+                      tuner=tuner, sparsity=cfg.sparsity)
+    for name, compressor in compressors:
+        (job.current, details), rec = ctx.run_phase(f"compress:{name}", lambda c=compressor: c.compress(ctx, job))
+        _absorb(result, rec, details)
+    if cfg.compressors != ["none"]:
+        metrics, rec = ctx.run_phase("evaluate:compressed",
+                                     lambda: evaluator.evaluate(ctx, job.current, task, data))
+        _absorb(result, rec, {})
+        result.student_after_compress = ModelReport(metrics=metrics)
+        ctx.progress.say(f"student after compression: {_fmt(metrics)}")
+
+    (student, details), rec = ctx.run_phase(f"tune:{cfg.tuner}",
+                                            lambda: tuner.tune(ctx, job.current, task, data))
+    _absorb(result, rec, details)
+    metrics, rec = ctx.run_phase("evaluate:student", lambda: evaluator.evaluate(ctx, student, task, data))
+    _absorb(result, rec, {})
+    result.student.metrics = metrics
+    ctx.progress.say(f"student after {cfg.tuner}: {_fmt(metrics)}")
+
+    reference = encoder_params(teacher.model)
+    result.teacher.size = model_size(teacher.model, reference)
+    result.student.size = model_size(student.model, reference)
+    if cfg.inference.enabled:
+        dev = next(iter(data.dev.values()))
+        figures, rec = ctx.run_phase("inference", lambda: benchmark(
+            {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters))
+        _absorb(result, rec, {})
+        result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+    if cfg.save_student:
+        target = ctx.out_dir / "models" / result.run_key
+        student.model.save_pretrained(target)
+        student.tokenizer.save_pretrained(target)
+        result.extra["student_path"] = str(target)
+
+
+def _fmt(metrics: dict[str, dict[str, float]]) -> str:
+    return "; ".join(f"{split}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items()) for split, m in metrics.items())

@@ -1,0 +1,105 @@
+"""The thin runner: validate a bench, then run each of its runs phase by phase.
+
+Every ML capability is a plugin; this module only sequences the phases (teacher fine-tune,
+compressors in order, tuner, evaluation, inference), passes each through the metered phase hook,
+and writes one result per finished run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from greenprune.components import Catalogue, collect
+from greenprune.config import BenchConfig, RunConfig
+from greenprune.context import RunContext
+from greenprune.errors import UserError, unknown
+from greenprune.plugins import make_plugin_manager
+from greenprune.progress import Progress
+from greenprune.results import ResultStore, RunResult
+
+
+def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
+    """Check every name and option against the plugins before any model or data loads."""
+    catalogue.get("task", bench.task)
+    for name in bench.compressors:
+        catalogue.get("compressor", name)
+    if "none" in bench.compressors and len(bench.compressors) > 1:
+        raise UserError(f"--compressor none cannot be chained with others (got {' + '.join(bench.compressors)})")
+    if bench.sparsity and bench.compressors == ["none"]:
+        raise UserError("--sparsity needs a compressor that prunes, e.g. --compressor cofi (got --compressor none)")
+    catalogue.get("tuner", bench.tuner)
+    if bench.evaluator:
+        catalogue.get("evaluator", bench.evaluator)
+    for meter in bench.meters:
+        if meter != "auto":
+            catalogue.get("meter", meter)
+    everything = {name: comp for by_name in catalogue.by_kind.values() for name, comp in by_name.items()}
+    for name, raw in bench.options.items():
+        if name not in everything:
+            raise unknown("component in options", name, everything, hint="(--set NAME.option=value)")
+        everything[name].validate_options(raw)
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (), extra_plugins: Iterable[Any] = (),
+              progress: Progress | None = None) -> list[RunResult]:
+    """Run every run of ``bench`` not already finished in ``out_dir``; return this call's results."""
+    progress = progress or Progress()
+    disable, extra_plugins = list(disable), list(extra_plugins)
+    validate(bench, collect(make_plugin_manager(disable, extra_plugins)))
+    store = ResultStore(out_dir)
+    done = store.finished_keys()
+    results = []
+    runs = bench.runs()
+    for i, cfg in enumerate(runs, 1):
+        label = f"run {i}/{len(runs)}: {bench.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
+            f" @ sparsity {cfg.sparsity}" if cfg.sparsity is not None else "")
+        if cfg.run_key() in done:
+            progress.say(f"[green]{label}: already finished in {store.path}, skipped[/green]")
+            continue
+        progress.say(f"[bold]{label}[/bold]")
+        result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
+        store.append(result)
+        results.append(result)
+    return results
+
+
+def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins: list[Any],
+            progress: Progress) -> RunResult:
+    """One run with its own, fresh plugin manager. A failure other than a user error is recorded
+    in the result (status "failed") so a multi-run bench goes on."""
+    from greenprune.environment import environment
+    from greenprune.finetuning import default_cache_dir
+    from greenprune.metering import select_meters
+
+    pm = make_plugin_manager(disable, extra_plugins)
+    catalogue = collect(pm)
+    meters, meter_log = select_meters(cfg.meters, catalogue, cfg.options)
+    ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=Path(out_dir),
+                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress, meters=meters)
+    for line in meter_log:
+        progress.say(f"[dim]meters: {line}[/dim]")
+    result = RunResult(run_key=cfg.run_key(), started_at=utcnow(), config=cfg.model_dump(mode="json"),
+                       env=environment())
+    result.extra["meter_selection"] = meter_log
+    try:
+        from greenprune.phases import run_phases
+
+        run_phases(ctx, result)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, and the bench goes on
+        result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        progress.say(f"[red]run failed: {result.error}[/red]")
+    finally:
+        for meter in meters:
+            meter.close()
+    result.finished_at = utcnow()
+    pm.hook.greenprune_run_finished(ctx=ctx, result=result)
+    return result

@@ -1,0 +1,115 @@
+"""The one training loop every phase uses (teacher fine-tune, tuners, compressors).
+
+Built on ``accelerate`` so the same code runs on CPU, one GPU, or several GPUs/nodes under
+``accelerate launch``. Compressors customise it through ``loss_fn`` (e.g. distillation and the
+Lagrangian sparsity term), extra optimizers (mask and lambda parameters with their own learning
+rates) and ``on_step`` (schedules such as the sparsity-target warm-up). Not ``Trainer``: CoFi
+needs two optimizers and per-step control that Trainer would have to be bent around.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from greenprune.config import TrainConfig
+from greenprune.progress import Progress
+
+#: ``loss_fn(model, batch) -> (loss, parts)``; parts are logged floats (loss components, ...)
+LossFn = Callable[[Any, dict[str, Any]], tuple[Any, dict[str, float]]]
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: float
+    wall_s: float
+    examples: int
+    trace: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        return {"steps": self.steps, "epochs": self.epochs, "train_wall_s": self.wall_s,
+                "train_examples": self.examples,
+                "s_per_epoch": self.wall_s / self.epochs if self.epochs else 0.0}
+
+
+def default_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+    out = model(**batch)
+    return out.loss, {"loss": float(out.loss.detach())}
+
+
+def _trainable_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        # Biases and LayerNorm weights are not decayed (the usual BERT recipe).
+        (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    return [g for g in ({"params": decay, "weight_decay": weight_decay},
+                        {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
+
+
+def train(
+    model: Any,
+    features: list[dict[str, Any]],
+    tokenizer: Any,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    progress: Progress,
+    description: str = "train",
+    loss_fn: LossFn = default_loss,
+    extra_optimizers: list[Any] = (),
+    on_step: Callable[[int, int], dict[str, float] | None] | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place on ``features``.
+
+    :param params: optimizer parameter groups; default all parameters with ``requires_grad``.
+    :param on_step: called before each step with (step, total_steps); what it returns is logged.
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    from greenprune.data import loader
+
+    set_seed(seed)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    data = loader(features, tokenizer, cfg.batch_size, shuffle=True, seed=seed)
+    steps_per_epoch = max(1, math.ceil(len(features) / cfg.batch_size))
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    groups = params if params is not None else _trainable_groups(model, cfg.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    model, optimizer, data, scheduler = accelerator.prepare(model, optimizer, data, scheduler)
+    extra = [accelerator.prepare(o) for o in extra_optimizers]
+    model.train()
+    trace: list[dict[str, float]] = []
+    step, seen, start = 0, 0, time.perf_counter()
+    with progress.bar(description, total) as advance:
+        while step < total:
+            for batch in data:
+                if step >= total:
+                    break
+                logged = on_step(step, total) if on_step else None
+                loss, parts = loss_fn(model, batch)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                for o in extra:
+                    o.step()
+                    o.zero_grad()
+                optimizer.zero_grad()
+                step += 1
+                seen += int(batch["input_ids"].shape[0])
+                if step % cfg.logging_steps == 0 or step == total:
+                    trace.append({"step": step, "lr": scheduler.get_last_lr()[0], **parts, **(logged or {})})
+                advance(1, loss=parts.get("loss", float(loss.detach())))
+    model.eval()
+    return TrainResult(steps=step, epochs=step / steps_per_epoch, wall_s=time.perf_counter() - start,
+                       examples=seen, trace=trace)

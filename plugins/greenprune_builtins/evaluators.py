@@ -1,0 +1,63 @@
+"""The ``glue`` evaluator: dev-set predictions scored with the task's official metrics, computed
+by offline ``evaluate`` modules shipped with greenprune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenprune import hookimpl
+from greenprune.components import Component
+
+
+def predict(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: Any, max_length: int,
+            batch_size: int) -> tuple[list[Any], list[Any]]:
+    import torch
+
+    from greenprune.data import encode, loader
+
+    model.eval()
+    device = next(model.parameters()).device
+    preds: list[Any] = []
+    refs: list[Any] = []
+    for batch in loader(encode(examples, tokenizer, task, max_length), tokenizer, batch_size, shuffle=False):
+        labels = batch.pop("labels")
+        with torch.inference_mode():
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        if task.kind == "regression":
+            preds.extend(logits.squeeze(-1).float().cpu().tolist())
+        else:
+            preds.extend(logits.argmax(-1).cpu().tolist())
+        refs.extend(labels.tolist())
+    return preds, refs
+
+
+#: the task's metric name -> the offline evaluate module that computes it
+METRIC_MODULES = {"accuracy": "accuracy", "f1": "f1", "matthews_correlation": "matthews_correlation",
+                  "pearson": "pearsonr", "spearman": "spearmanr"}
+
+
+def score(metrics: tuple[str, ...], preds: list[Any], refs: list[Any]) -> dict[str, float]:
+    from greenprune_builtins.metrics import load_metric
+
+    out: dict[str, float] = {}
+    for name in metrics:
+        result = load_metric(METRIC_MODULES[name]).compute(predictions=preds, references=refs)
+        out[name] = float(result[name])
+    return out
+
+
+class GlueEvaluator:
+    def evaluate(self, ctx: Any, bundle: Any, task: Any, data: Any) -> dict[str, dict[str, float]]:
+        cfg = ctx.config.train
+        out = {}
+        for split, examples in data.dev.items():
+            preds, refs = predict(bundle.model, bundle.tokenizer, examples, task, cfg.max_length,
+                                  cfg.eval_batch_size)
+            out[split] = score(task.metrics, preds, refs)
+        return out
+
+
+@hookimpl
+def greenprune_register_evaluators(register: Any) -> None:
+    register(Component("glue", factory=lambda opts: GlueEvaluator(),
+                       description="GLUE-style classification/regression with the official metrics"))

@@ -1,0 +1,20 @@
+"""The ``none`` compressor: no compression. The student is the pretrained model, so the tuner
+phase shows what the tuner alone reaches (full fine-tuning, adapters, ...) as the baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenprune import hookimpl
+from greenprune.components import Component
+
+
+class NoCompression:
+    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+        return job.pretrained.clone(origin=job.pretrained.origin), {"note": "no compression: pretrained model"}
+
+
+@hookimpl
+def greenprune_register_compressors(register: Any) -> None:
+    register(Component("none", factory=lambda opts: NoCompression(),
+                       description="no compression; the tuner trains the pretrained model (baseline)"))
