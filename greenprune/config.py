@@ -49,6 +49,12 @@ class InferenceConfig(_Strict):
     enabled: bool = True
 
 
+def _check_sparsity(v: float | None) -> float | None:
+    if v is not None and not 0 < v < 1:
+        raise ValueError(f"sparsity {v} is outside (0, 1); pass e.g. --sparsity 0.6")
+    return v
+
+
 class RunConfig(_Strict):
     """One run: one teacher, task, compressor chain, tuner and sparsity."""
 
@@ -73,9 +79,7 @@ class RunConfig(_Strict):
     @field_validator("sparsity")
     @classmethod
     def _sparsity_in_range(cls, v: float | None) -> float | None:
-        if v is not None and not 0 < v < 1:
-            raise ValueError(f"sparsity {v} is outside (0, 1); pass e.g. --sparsity 0.6")
-        return v
+        return _check_sparsity(v)
 
     def run_key(self) -> str:
         """A stable id of what this run computes (used to skip finished runs on resume)."""
@@ -95,10 +99,9 @@ class BenchConfig(RunConfig):
 
     @field_validator("sparsity")
     @classmethod
-    def _each_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
-        for s in v:
-            RunConfig._sparsity_in_range(s)
-        return v
+    def _sparsity_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
+        # Same name as the parent's validator, so it replaces it for the list form.
+        return [_check_sparsity(s) for s in v]
 
     def runs(self) -> list[RunConfig]:
         data = self.model_dump()
@@ -108,7 +111,7 @@ class BenchConfig(RunConfig):
 
 def parse_set(item: str) -> tuple[list[str], Any]:
     """Parse ``section.key=value``; the value is read as a TOML literal when it is one."""
-    if "=" not in item or "." not in item.split("=", 1)[0]:
+    if "=" not in item or not item.split("=", 1)[0].strip():
         raise UserError(f"bad --set {item!r}: expected section.key=value, e.g. --set train.epochs=1")
     path, raw = item.split("=", 1)
     try:
@@ -122,6 +125,9 @@ def _apply(data: dict[str, Any], path: list[str], value: Any) -> None:
     section = path[0]
     # A section that is not a RunConfig field names a component: its options.
     if section not in BenchConfig.model_fields:
+        if len(path) == 1:
+            valid = ", ".join(BenchConfig.model_fields)
+            raise UserError(f"bad --set {section!r}: not a config key (valid: {valid}) and no NAME.option form")
         path = ["options", *path]
     node = data
     for key in path[:-1]:

@@ -39,7 +39,8 @@ def _git_sha() -> str | None:
 def environment() -> dict[str, Any]:
     import torch
 
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    cuda = torch.cuda.is_available()
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else []
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -94,7 +94,7 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
         run_phases(ctx, result)
     except (UserError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # noqa: BLE001 - recorded, and the bench goes on
+    except Exception as exc:
         result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
         progress.say(f"[red]run failed: {result.error}[/red]")
     finally:

@@ -1,0 +1,3 @@
+from greenprune.cli import main
+
+main()

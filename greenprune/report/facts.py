@@ -1,0 +1,162 @@
+"""Quantities derived from a ``RunResult`` (deltas, speed-ups, labels, groups).
+
+Tables and figures both read these, so a number is computed in exactly one place. Every function
+returns ``None`` when a field it needs is missing: reports show that as "–", never a guess.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from greenprune.results import ModelReport, RunResult
+
+GroupKey = tuple[str, str]
+
+
+def group_key(r: RunResult) -> GroupKey:
+    """(teacher, task): runs are only comparable against the same teacher on the same task."""
+    return str(r.config.get("teacher", "?")), str(r.config.get("task") or r.task.get("name", "?"))
+
+
+def grouped(results: list[RunResult]) -> dict[GroupKey, list[RunResult]]:
+    """Runs by (teacher, task) in order of first appearance, each group sorted by :func:`order`."""
+    out: dict[GroupKey, list[RunResult]] = {}
+    for r in results:
+        out.setdefault(group_key(r), []).append(r)
+    return {k: sorted(v, key=order) for k, v in out.items()}
+
+
+def chain(r: RunResult) -> str:
+    return "+".join(r.config.get("compressors") or ["?"])
+
+
+def tuner(r: RunResult) -> str:
+    return str(r.config.get("tuner") or "?")
+
+
+def variant(r: RunResult) -> str:
+    """What a run compares: its compressor chain and tuner (one line per variant in figures)."""
+    return f"{chain(r)} / {tuner(r)}"
+
+
+def target_sparsity(r: RunResult) -> float | None:
+    return r.config.get("sparsity")
+
+
+def order(r: RunResult) -> tuple[str, str, float, str]:
+    """Variant, then sparsity (unset first), then run key: a stable reading order."""
+    s = target_sparsity(r)
+    return chain(r), tuner(r), -1.0 if s is None else float(s), r.run_key
+
+
+def first_ok(runs: list[RunResult]) -> RunResult | None:
+    return next((r for r in runs if r.status == "ok"), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+
+
+def primary_metric(r: RunResult) -> str | None:
+    return r.task.get("primary_metric")
+
+
+def dev_splits(runs: list[RunResult]) -> list[str]:
+    """The task's dev splits; if the task does not name them, every split any model reports."""
+    for r in runs:
+        if r.task.get("dev_splits"):
+            return list(r.task["dev_splits"])
+    seen: dict[str, None] = {}
+    for r in runs:
+        for rep in (r.teacher, r.student_after_compress, r.student):
+            seen.update(dict.fromkeys(rep.metrics))
+    return list(seen)
+
+
+def metric_names(runs: list[RunResult]) -> list[str]:
+    """The task's metrics (official first); else every metric any model reports."""
+    for r in runs:
+        if r.task.get("metrics"):
+            return list(r.task["metrics"])
+    seen: dict[str, None] = {}
+    for r in runs:
+        for rep in (r.teacher, r.student_after_compress, r.student):
+            for per_split in rep.metrics.values():
+                seen.update(dict.fromkeys(per_split))
+    return list(seen)
+
+
+def value(rep: ModelReport, split: str, metric: str | None) -> float | None:
+    if metric is None:
+        return None
+    return rep.metrics.get(split, {}).get(metric)
+
+
+def primary_delta(r: RunResult, rep: ModelReport, split: str) -> float | None:
+    """Primary metric of ``rep`` minus the same run's teacher (so seeds and data match)."""
+    metric = primary_metric(r)
+    student, teacher = value(rep, split, metric), value(r.teacher, split, metric)
+    return None if student is None or teacher is None else student - teacher
+
+
+# ---------------------------------------------------------------------------------------------
+# Size, speed, time
+# ---------------------------------------------------------------------------------------------
+
+
+def measured_sparsity(rep: ModelReport) -> float | None:
+    return rep.size.measured_sparsity if rep.size else None
+
+
+def plot_sparsity(r: RunResult) -> float | None:
+    """Sparsity for a figure's x axis: measured when known (what the model really is), else the
+    target the run asked for."""
+    measured = measured_sparsity(r.student)
+    return measured if measured is not None else target_sparsity(r)
+
+
+def latency_ms(rep: ModelReport) -> float | None:
+    return rep.inference.latency_ms_median if rep.inference else None
+
+
+def speedup(r: RunResult, rep: ModelReport) -> float | None:
+    """Teacher median latency / this model's, both from the same run (same machine and load)."""
+    teacher, student = latency_ms(r.teacher), latency_ms(rep)
+    return None if not teacher or not student else teacher / student
+
+
+def phase_seconds(r: RunResult, prefixes: tuple[str, ...]) -> tuple[float | None, bool]:
+    """Summed wall time of the phases whose names start with ``prefixes``, and whether any of
+    them was reused from the cache (its wall time is then loading, not training)."""
+    phases = [p for p in r.phases if p.name.startswith(prefixes)]
+    if not phases:
+        return None, False
+    return sum(p.wall_s for p in phases), any(p.cache_hit for p in phases)
+
+
+#: phase names that count as training the student, for each row of the comparison
+TRAIN_PHASES = {"compressed": ("compress:",), "student": ("compress:", "tune:"),
+                "teacher": ("teacher-finetune",)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Energy
+# ---------------------------------------------------------------------------------------------
+
+
+def meter_method(r: RunResult, meter: str, rep: ModelReport | None = None) -> tuple[str | None, list[str]]:
+    """The method label(s) and what a meter covered, from its readings (inference first, then any
+    phase). ``meter`` is a meter name or, as ``energy_per_example_j`` keys it, ``meter:covers``."""
+    name, _, covers = meter.partition(":")
+    sources = [rep.inference.energy] if rep and rep.inference else []
+    sources.append([e for p in r.phases for e in p.energy])
+    for readings in sources:
+        mine = [e for e in readings if e.meter == name and (not covers or e.covers == covers)]
+        if mine:
+            # One meter may mix methods (perun: counters where the device has one, sampled
+            # power elsewhere); name them all rather than the first.
+            methods = "/".join(dict.fromkeys(e.method for e in mine))
+            return methods, list(dict.fromkeys(e.covers for e in mine if e.covers))
+    return None, []

@@ -1,0 +1,404 @@
+"""Built-in report sections: overview, comparison (with figures), phases and layers.
+
+Each section reads only ``RunResult`` fields and writes through :class:`~greenprune.report.markup.Doc`,
+so the Markdown and HTML reports show the same numbers. Missing fields show as "–".
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenprune import hookimpl
+from greenprune.components import Component
+from greenprune.report import facts
+from greenprune.report import markup as fmt_
+from greenprune.report.markup import MISSING, Doc, Fmt
+
+if TYPE_CHECKING:
+    from greenprune.report import FigureFile
+    from greenprune.results import EnergyReading, ModelReport, RunResult
+
+#: What each energy method label means; shown wherever energy appears so no reader mistakes an
+#: estimate for a measurement.
+METHODS = {
+    "counter": "measured: a hardware energy counter read at the start and end of the window",
+    "sampled-power": "measured: power sampled during the window and integrated over time",
+    "estimate": "ESTIMATE, not a measurement: computed from a model of power draw; compare with care",
+}
+
+
+def _group_heading(key: facts.GroupKey, runs: list[RunResult]) -> str:
+    title = next((r.task.get("title") for r in runs if r.task.get("title")), None)
+    task = f"{key[1]} ({title})" if title and title != key[1] else key[1]
+    return f"Teacher {key[0]} on {task}"
+
+
+def _run_label(r: RunResult) -> str:
+    s = facts.target_sparsity(r)
+    sparsity = f", sparsity {fmt_.percent(s)}" if s is not None else ""
+    return f"{facts.variant(r)}{sparsity} (run {r.run_key})"
+
+
+def _no_runs(doc: Doc) -> str:
+    return doc.para("No runs.", note=True).render()
+
+
+# ---------------------------------------------------------------------------------------------
+# overview
+# ---------------------------------------------------------------------------------------------
+
+
+class Overview:
+    title = "Overview"
+
+    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+        doc = Doc(fmt)
+        if not results:
+            return _no_runs(doc)
+        readings = [e for r in results for e in _all_readings(r)]
+        if any(e.method == "estimate" for e in readings):
+            doc.para("Some energy figures below are ESTIMATES, not measurements; they are marked "
+                     "with ≈ and the method label \"estimate\".")
+        for key, runs in facts.grouped(results).items():
+            doc.heading(_group_heading(key, runs))
+            doc.bullets(self._task_facts(runs))
+            env_rows = _env_rows(runs)
+            if env_rows:
+                doc.para("Environment:")
+                doc.table(["Key", "Value"], env_rows)
+            doc.para("Energy methods used:")
+            method_rows = _method_rows([e for r in runs for e in _all_readings(r)])
+            if method_rows:
+                doc.table(["Meter", "Method", "Covers", "Readings", "Meaning", "Notes"], method_rows)
+            else:
+                doc.para("No energy readings were recorded.", note=True)
+        return doc.render()
+
+    @staticmethod
+    def _task_facts(runs: list[RunResult]) -> list[str]:
+        tasks = [r.task for r in runs if r.task]
+        failed = sum(r.status == "failed" for r in runs)
+        items = [f"Runs: {len(runs)} ({len(runs) - failed} ok, {failed} failed)"]
+        if not tasks:
+            return [*items, "Task details: – (no run recorded them)"]
+        first = tasks[0]
+        sources = list(dict.fromkeys(str(t.get("source", MISSING)) for t in tasks))
+        items.insert(0, f"Data source: {'; '.join(sources)}")
+        if first.get("kind") or first.get("primary_metric"):
+            items.append(f"Task kind: {first.get('kind', MISSING)}; primary metric: "
+                         f"{first.get('primary_metric', MISSING)}")
+        if any(t.get("synthetic") for t in tasks):
+            items.append("Synthetic data: yes (a demo task, not a benchmark result)")
+        sizes = list(dict.fromkeys(_compact(t["sizes"]) for t in tasks if t.get("sizes")))
+        if sizes:
+            items.append(f"Examples: {'; '.join(sizes)}")
+        notes: dict[str, None] = {}
+        for t in tasks:
+            raw = t.get("notes") or []
+            notes.update(dict.fromkeys([raw] if isinstance(raw, str) else [str(n) for n in raw]))
+        items += [f"Note: {n}" for n in notes]
+        return items
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _env_rows(runs: list[RunResult]) -> list[list[str]]:
+    """One row per env key; where runs disagree, every value with its run count."""
+    keys: dict[str, None] = {}
+    for r in runs:
+        keys.update(dict.fromkeys(r.env))
+    rows = []
+    for k in keys:
+        values = Counter(_env_value(r.env.get(k)) for r in runs)
+        if len(values) == 1:
+            rows.append([k, next(iter(values))])
+        else:
+            rows.append([k, "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in values.items())])
+    return rows
+
+
+def _env_value(v: Any) -> str:
+    if v is None:
+        return MISSING
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+def _all_readings(r: RunResult) -> list[EnergyReading]:
+    out = [e for p in r.phases for e in p.energy]
+    for rep in (r.teacher, r.student_after_compress, r.student):
+        if rep.inference:
+            out += rep.inference.energy
+    return out
+
+
+def _method_rows(readings: list[EnergyReading]) -> list[list[str]]:
+    by: dict[tuple[str, str], list[EnergyReading]] = {}
+    for e in readings:
+        by.setdefault((e.meter, e.method), []).append(e)
+    rows = []
+    for (meter, method), mine in by.items():
+        covers = ", ".join(dict.fromkeys(e.covers for e in mine))
+        no_sensor = sum(e.joules is None for e in mine)
+        count = f"{len(mine)}" + (f" ({no_sensor} without sensor)" if no_sensor else "")
+        notes = "; ".join(dict.fromkeys(e.note for e in mine if e.note)) or MISSING
+        rows.append([meter, method, covers, count, METHODS.get(method, method), notes])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison
+# ---------------------------------------------------------------------------------------------
+
+
+class Comparison:
+    title = "Comparison"
+
+    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+        doc = Doc(fmt)
+        if not results:
+            return _no_runs(doc)
+        for key, runs in facts.grouped(results).items():
+            doc.heading(_group_heading(key, runs))
+            ok = [r for r in runs if r.status == "ok"]
+            ref = facts.first_ok(runs)
+            if ref is not None:
+                rows = _model_rows(ref, ok)
+                self._quality(doc, runs, rows)
+                self._cost(doc, ok, rows)
+                if any(r.teacher.metrics != ref.teacher.metrics for r in ok):
+                    doc.para(f"Teacher metrics differ between runs of this group; the teacher rows show "
+                             f"run {ref.run_key}'s teacher, and each Δ and speed-up uses its own run's "
+                             "teacher.", note=True)
+            else:
+                doc.para("No run of this group finished.", note=True)
+            _failed(doc, runs)
+        return doc.render()
+
+    def figures(self, results: list[RunResult], fig_dir: Path) -> list[FigureFile]:
+        from greenprune.report.figures import group_figures
+
+        out: list[FigureFile] = []
+        for key, runs in facts.grouped(results).items():
+            out += group_figures(key, runs, fig_dir, prefix="comparison-")
+        return out
+
+    @staticmethod
+    def _quality(doc: Doc, runs: list[RunResult], rows: list[_Row]) -> None:
+        splits, metrics = facts.dev_splits(runs), facts.metric_names(runs)
+        primary = facts.primary_metric(rows[0].run)
+        # Only (split, metric) pairs some model reports: no column of dashes.
+        cols = [(s, m) for s in splits for m in metrics
+                if any(facts.value(row.rep, s, m) is not None for row in rows)]
+        delta_splits = [s for s in splits if (s, primary) in cols]
+        headers = [*_ROW_HEAD, *(f"{s} {m}" for s, m in cols), *(f"Δ {primary} ({s})" for s in delta_splits)]
+        table = []
+        for row in rows:
+            cells = [fmt_.metric(facts.value(row.rep, s, m)) for s, m in cols]
+            if row.model == "teacher":
+                deltas = ["ref"] * len(delta_splits)
+            else:
+                deltas = [fmt_.delta(facts.primary_delta(row.run, row.rep, s)) for s in delta_splits]
+            table.append([*row.head(), *cells, *deltas])
+        doc.para("Task metrics on the dev splits:")
+        doc.table(headers, table)
+        doc.para("Δ = the model's primary metric minus its own run's teacher, on the same split.", note=True)
+
+    @staticmethod
+    def _cost(doc: Doc, ok: list[RunResult], rows: list[_Row]) -> None:
+        headers = [*_ROW_HEAD, "Encoder params", "Total params", "Size (MB)", "Measured sparsity",
+                   "Latency median (ms)", "Speed-up", "Energy / inference example", "Training time"]
+        table = []
+        for row in rows:
+            size, inf = row.rep.size, row.rep.inference
+            up = facts.speedup(row.run, row.rep)
+            table.append([
+                *row.head(),
+                fmt_.count(size.encoder_params if size else None),
+                fmt_.count(size.total_params if size else None),
+                fmt_.megabytes(size.bytes_on_disk if size else None),
+                fmt_.percent(facts.measured_sparsity(row.rep)),
+                MISSING if inf is None else f"{inf.latency_ms_median:.2f}",
+                MISSING if up is None else f"{up:.2f}×",
+                _energy_per_example(row.run, row.rep),
+                _training_time(row),
+            ])
+        doc.para("Size, speed, energy and time:")
+        doc.table(headers, table)
+        settings = sorted({(rep.inference.batch_size, rep.inference.seq_length, rep.inference.repeats)
+                           for r in ok for rep in (r.teacher, r.student) if rep.inference})
+        bench = "; ".join(f"batch {b}, sequence length {s}, {n} repeats" for b, s, n in settings) or MISSING
+        doc.para(f"Latency: median over repeats ({bench}). Speed-up = teacher median latency / this "
+                 "model's, both measured in the same run. Energy per example names its method "
+                 "(≈ marks estimates). Training time sums the compress:* and tune:* phases (the "
+                 "teacher row: teacher-finetune). MB = 10^6 bytes on disk (safetensors).", note=True)
+
+
+_ROW_HEAD = ["Model", "Compressors", "Tuner", "Target sparsity"]
+
+
+class _Row:
+    """One table row: a model (teacher / after compress / student) of one run."""
+
+    def __init__(self, run: RunResult, model: str, rep: ModelReport) -> None:
+        self.run, self.model, self.rep = run, model, rep
+
+    def head(self) -> list[str]:
+        if self.model == "teacher":
+            return ["teacher", MISSING, MISSING, MISSING]
+        return [self.model, facts.chain(self.run), facts.tuner(self.run),
+                fmt_.percent(facts.target_sparsity(self.run))]
+
+
+def _model_rows(ref: RunResult, ok: list[RunResult]) -> list[_Row]:
+    rows = [_Row(ref, "teacher", ref.teacher)]
+    for r in ok:
+        # The model before tuning is a row of its own only when the run measured it.
+        if r.student_after_compress.metrics or r.student_after_compress.size:
+            rows.append(_Row(r, "after compress", r.student_after_compress))
+        rows.append(_Row(r, "student", r.student))
+    return rows
+
+
+def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
+    if rep.inference is None or not rep.inference.energy_per_example_j:
+        return MISSING
+    parts = []
+    for meter, joules in rep.inference.energy_per_example_j.items():
+        method, covers = facts.meter_method(r, meter, rep)
+        name = meter.partition(":")[0]
+        where = f"{name}: {', '.join(covers)}" if covers else meter
+        parts.append(f"{fmt_.joules(joules, method)} ({method or 'method not recorded'}, {where})")
+    return "; ".join(parts)
+
+
+def _training_time(row: _Row) -> str:
+    key = "compressed" if row.model == "after compress" else row.model
+    secs, reused = facts.phase_seconds(row.run, facts.TRAIN_PHASES[key])
+    if secs is None:
+        return MISSING
+    return f"{fmt_.seconds(secs)} (reused from cache)" if reused else fmt_.seconds(secs)
+
+
+def _failed(doc: Doc, runs: list[RunResult]) -> None:
+    failed = [r for r in runs if r.status == "failed"]
+    if not failed:
+        return
+    doc.para(f"Failed runs ({len(failed)}):")
+    for r in failed:
+        doc.para(_run_label(r))
+        doc.code(r.error or "no error message recorded")
+
+
+# ---------------------------------------------------------------------------------------------
+# phases
+# ---------------------------------------------------------------------------------------------
+
+
+class Phases:
+    title = "Phases: time and energy"
+
+    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+        doc = Doc(fmt)
+        if not results:
+            return _no_runs(doc)
+        headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Energy (J)", "Window (s)",
+                   "Note"]
+        for key, runs in facts.grouped(results).items():
+            doc.heading(_group_heading(key, runs))
+            for r in runs:
+                doc.heading(_run_label(r) + (" — FAILED" if r.status == "failed" else ""), level=4)
+                rows = [row for p in r.phases for row in _phase_rows(p)]
+                if rows:
+                    doc.table(headers, rows)
+                else:
+                    doc.para("No phases recorded.", note=True)
+        doc.para("Reused phases were loaded from the cache: their wall time and energy are for loading, "
+                 "not for the original work. \"no sensor\": the meter found nothing to read (see the "
+                 "note); ≈ marks estimates.", note=True)
+        return doc.render()
+
+
+def _phase_rows(p: Any) -> list[list[str]]:
+    head = [p.name, fmt_.sig3(p.wall_s), "reused (cache)" if p.cache_hit else ""]
+    if not p.energy:
+        return [[*head, MISSING, MISSING, MISSING, MISSING, MISSING, ""]]
+    rows = []
+    for i, e in enumerate(p.energy):
+        # Repeat nothing on continuation rows: one phase, several meters or devices.
+        lead = head if i == 0 else ["", "", ""]
+        rows.append([*lead, e.meter, e.covers, e.method, fmt_.joules(e.joules, e.method),
+                     fmt_.sig3(e.window_s), e.note])
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# layers
+# ---------------------------------------------------------------------------------------------
+
+#: known per-layer keys (greenprune.modeling.per_layer_sizes) and their column titles
+_LAYER_COLUMNS = {"layer": "Layer", "heads": "Heads", "q": "Q dim", "k": "K dim", "v": "V dim",
+                  "ffn": "FFN width", "hidden": "Hidden"}
+
+
+class Layers:
+    title = "Per-layer sizes"
+
+    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+        doc = Doc(fmt)
+        with_layers = [r for r in results if r.student.size and r.student.size.layers]
+        if not with_layers:
+            return doc.para("No run recorded per-layer sizes.", note=True).render()
+        for key, runs in facts.grouped(with_layers).items():
+            doc.heading(_group_heading(key, runs))
+            for r in runs:
+                layers = r.student.size.layers if r.student.size else []
+                keys = [k for k in _LAYER_COLUMNS if any(k in d for d in layers)]
+                keys += [k for k in dict.fromkeys(k for d in layers for k in d) if k not in keys]
+                doc.heading(_run_label(r), level=4)
+                doc.table([_LAYER_COLUMNS.get(k, k) for k in keys],
+                          [[_layer_cell(d, k) for k in keys] for d in layers])
+        doc.para("Kept sizes of the final student; \"None (removed)\": that part of the layer was "
+                 "pruned away.", note=True)
+        return doc.render()
+
+
+def _layer_cell(d: dict[str, Any], key: str) -> str:
+    if key not in d:
+        return MISSING
+    v = d[key]
+    return "None (removed)" if v is None else str(v)
+
+
+# ---------------------------------------------------------------------------------------------
+# registration
+# ---------------------------------------------------------------------------------------------
+
+
+def _component(name: str, cls: Callable[[], Any], description: str) -> Component:
+    return Component(name=name, factory=lambda _opts: cls(), description=description)
+
+
+def sections() -> list[Component]:
+    """The built-in sections in reading order (the catalogue keeps registration order)."""
+    return [
+        _component("overview", Overview,
+                   "per teacher and task: data source, runs, environment, energy methods"),
+        _component("comparison", Comparison,
+                   "teacher vs every run: metrics, Δ, size, latency, speed-up, energy, time; figures"),
+        _component("phases", Phases, "per run: wall time and every energy reading of each phase"),
+        _component("layers", Layers, "per run: kept heads, Q/K/V, FFN and hidden size of each layer"),
+    ]
+
+
+@hookimpl
+def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
+    for component in sections():
+        register(component)

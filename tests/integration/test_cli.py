@@ -1,0 +1,119 @@
+"""The CLI end to end on a tiny random BERT and the demo task; bad input gives one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from greenprune.cli import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_help_and_plugins_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "bench" in out and "plugins" in out
+    code, out, _ = run(["plugins", "--json"], capsys)
+    names = {r["name"] for r in json.loads(out)}
+    assert {"teachers", "demo", "glue", "finetune", "none", "cpu-estimate", "evaluators"} <= names
+
+
+def test_meters_command_shows_availability(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["meters", "--json"], capsys)
+    rows = {r["meter"]: r for r in json.loads(out)}
+    assert rows["cpu-estimate"]["available"] and not rows["cpu-estimate"]["measured"]
+    assert all(r["reason"] for r in rows.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--task", "mrcp"], "unknown task 'mrcp'. Did you mean 'mrpc'?"),
+        (["--compressor", "cofy"], "unknown compressor 'cofy'"),
+        (["--tuner", "finetun"], "Did you mean 'finetune'?"),
+        (["--meter", "rapll"], "unknown meter 'rapll'"),
+        (["--teacher", "minilmm"], "unknown teacher 'minilmm'. Did you mean 'minilm'?"),
+        (["--set", "finetune.epochz=2"], "finetune.epochz: Extra inputs are not permitted"),
+        (["--set", "cofee.x=1"], "unknown component in options 'cofee'"),
+        (["--set", "train.epochs=-1"], "bad config value for 'train.epochs'"),
+        (["--sparsity", "0.6"], "--sparsity needs a compressor that prunes"),
+        (["--sparsity", "1.2"], "1.2 is outside (0, 1)"),
+        (["--task", "mrpc", "--data-dir", "/nonexistent/glue"], "/nonexistent/glue"),
+    ],
+)
+def test_bad_input_gives_one_line(args: list[str], expected: str, capsys: pytest.CaptureFixture[str],
+                                  tmp_path: Path) -> None:
+    code, _, err = run(["-q", "bench", "--out", str(tmp_path), *args], capsys)
+    assert code == 2
+    assert expected in one_line_error(err)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_hub_unreachable_says_how_to_work_offline(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GREENPRUNE_DATA_DIR", raising=False)
+    code, _, err = run(["-q", "bench", "--out", str(tmp_path), "--task", "rte"], capsys)
+    assert code == 2 and "--data-dir" in one_line_error(err)
+
+
+def test_malformed_tsv_names_file_and_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           tiny_teacher: Path) -> None:
+    rte = tmp_path / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    (rte / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tb\tmaybe\n")
+    (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
+    code, _, err = run(["-q", "bench", "--out", str(tmp_path / "o"), "--task", "rte", "--data-dir",
+                        str(tmp_path / "glue"), "--teacher", str(tiny_teacher)], capsys)
+    line = one_line_error(err)
+    assert code == 2 and "train.tsv" in line and "line 3" in line
+
+
+@pytest.mark.slow
+def test_demo_bench_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 0, err
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    result = json.loads(lines[0])
+    assert result["schema_version"] == 1 and result["status"] == "ok"
+    assert result["config"]["train"]["epochs"] == 1.0
+    names = [p["name"] for p in result["phases"]]
+    assert names == ["teacher-finetune", "evaluate:teacher", "compress:none", "tune:finetune",
+                     "evaluate:student", "inference"]
+    for phase in result["phases"]:
+        assert phase["energy"] and phase["energy"][0]["method"] == "estimate"
+    # compressor none + finetune = the teacher's own fine-tune: served from the cache
+    assert result["phases"][3]["cache_hit"]
+    assert result["teacher"]["metrics"]["dev"]["accuracy"] == result["student"]["metrics"]["dev"]["accuracy"]
+    assert result["task"]["synthetic"] and "SYNTHETIC" in result["task"]["notes"][0]
+    assert result["student"]["size"]["encoder_params"] > 0
+    assert result["student"]["inference"]["latency_ms_median"] > 0
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert Path(result["extra"]["student_path"], "config.json").exists()
+    # a second call finds the run finished and skips it
+    code, _, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 0 and "already finished" in err
+    assert len((out / "results.jsonl").read_text().splitlines()) == 1
+    # the report re-renders from the results alone
+    (out / "report.md").unlink()
+    code, _, _ = run(["report", str(out)], capsys)
+    assert code == 0 and (out / "report.md").exists()
