@@ -24,7 +24,9 @@ class Meter(Protocol):
     Windows may nest (a phase window holds the inference windows), so a meter keeps no
     per-window state of its own outside the token.
 
-    ``measured`` is False for estimates; ``--meter auto`` prefers measured meters."""
+    ``measured`` is False for estimates; ``--meter auto`` prefers measured meters. A meter that
+    reads the same sensors as others (perun reads RAPL and NVML itself) lists them in
+    ``overlaps`` so that auto never picks both and no joule is reported twice."""
 
     name: str
     measured: bool
@@ -55,12 +57,15 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
     log: list[str] = []
     for name in names:
         if name == "auto":
-            for comp_name, comp in sorted(catalogue.by_kind["meter"].items()):
-                if comp_name == "cpu-estimate":
-                    continue
-                meter = comp.build(options.get(comp_name))
+            built = [(n, c.build(options.get(n))) for n, c in sorted(catalogue.by_kind["meter"].items())
+                     if n != "cpu-estimate"]
+            # Meters without overlaps first, so a meter that re-reads their sensors comes last.
+            for comp_name, meter in sorted(built, key=lambda nm: bool(getattr(nm[1], "overlaps", ()))):
                 ok, why = meter.available()
-                if ok and getattr(meter, "measured", True):
+                overlap = [m.name for m in chosen if m.name in getattr(meter, "overlaps", ())]
+                if ok and overlap:
+                    log.append(f"auto: skipping {comp_name} (it re-reads the sensors of {', '.join(overlap)})")
+                elif ok and getattr(meter, "measured", True):
                     chosen.append(meter)
                     log.append(f"auto: using {comp_name} ({why})")
                 else:
