@@ -54,6 +54,7 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
 
     kind, location = resolve(spec)
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" warning is expected here
+    hf_logging.disable_progress_bar()  # greenprune shows its own progress
     kwargs: dict[str, Any] = {"num_labels": task.num_labels}
     if task.kind == "regression":
         kwargs["problem_type"] = "regression"
