@@ -1,0 +1,43 @@
+"""Saving, loading and converting CompactBert models (safetensors + config.json, HF-loadable).
+
+A saved directory is an ordinary transformers checkpoint whose config has ``model_type`` =
+``"greenprune-bert"``; after ``import greenprune.models`` it also loads through
+``AutoModelForSequenceClassification.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from greenprune.models.compact_bert import CompactBertConfig, CompactBertForSequenceClassification
+
+
+def save_compact(model: CompactBertForSequenceClassification, tokenizer: Any | None, path: str | Path) -> Path:
+    """Write ``model`` (safetensors weights + config.json) and, if given, ``tokenizer`` to ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(path))
+    if tokenizer is not None:
+        tokenizer.save_pretrained(str(path))
+    return path
+
+
+def load_compact(path: str | Path, device: str | None = None) -> CompactBertForSequenceClassification:
+    """Load a model written by :func:`save_compact`, in eval mode."""
+    model = CompactBertForSequenceClassification.from_pretrained(str(path))
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
+
+
+def from_hf_bert(hf_model: Any) -> CompactBertForSequenceClassification:
+    """Dense CompactBert copy of a HF ``BertForSequenceClassification`` (any depth, width, heads)."""
+    config = CompactBertConfig.from_bert_config(hf_model.config)
+    model = CompactBertForSequenceClassification(config)
+    ref = next(hf_model.parameters())
+    model.to(device=ref.device, dtype=ref.dtype)
+    # Older transformers versions stored position_ids / token_type_ids buffers; we build them on the fly.
+    state = {k: v for k, v in hf_model.state_dict().items() if not k.endswith(("position_ids", "token_type_ids"))}
+    model.load_state_dict(state, strict=True)
+    return model.train(hf_model.training)

@@ -1,0 +1,220 @@
+"""Building blocks of the compact BERT: embeddings, attention, FFN and pooler with per-layer widths.
+
+Every block computes exactly what Hugging Face's BERT computes when no CoFi gates are given, so a
+dense HF state dict loads and reproduces HF logits. When gates are given (``LayerGates``), the block
+applies them the way CoFi does (Xia et al., ACL 2022, §3): gates multiply outputs, never weights, so a
+soft sample keeps gradients flowing to the gates' log-alphas, and a deterministic mask can be folded
+into the weights later (``prune.py``) without changing the function.
+
+Hidden-dimension gate and LayerNorm: the hidden gate ``z`` multiplies the embedding output and every
+sublayer output before the residual add; the LayerNorm then normalises over the dimensions whose gate
+is non-zero only, and its output is multiplied by ``z`` again (CoFi's released code does the same).
+Normalising over the kept dims, not all dims, is what makes the masked model equal to the compact one,
+whose LayerNorm only sees the kept width. Hard-concrete samples (Louizos et al., 2018) contain exact
+zeros, so the same rule is used with soft training samples: dims whose sampled gate is 0 are left out
+of that step's statistics and the others are scaled by their gate values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+
+
+@dataclass
+class HiddenGate:
+    """The shared hidden-dim gate of one forward pass, with its kept indices computed once."""
+
+    z: torch.Tensor
+    index: torch.Tensor
+
+    @classmethod
+    def from_z(cls, z: torch.Tensor) -> HiddenGate:
+        return cls(z=z, index=torch.nonzero(z.detach() != 0, as_tuple=False).flatten())
+
+
+@dataclass
+class LayerGates:
+    """CoFi gates of one encoder layer, plus whether each sublayer survives (see ``masks.py``)."""
+
+    head_z: torch.Tensor | None = None
+    mha_z: torch.Tensor | None = None
+    int_z: torch.Tensor | None = None
+    ffn_z: torch.Tensor | None = None
+    hidden: HiddenGate | None = None
+    attention: bool = True
+    ffn: bool = True
+
+
+def _scale(x: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+    # Cast the gate so a float32 gate does not silently upcast bf16/fp16 activations.
+    return x if z is None else x * z.to(x.dtype)
+
+
+def gated_layer_norm(x: torch.Tensor, ln: nn.LayerNorm, hidden: HiddenGate | None) -> torch.Tensor:
+    """LayerNorm over the kept hidden dims only, then times the hidden gate (zeros elsewhere)."""
+    if hidden is None:
+        return ln(x)
+    idx = hidden.index
+    normed = F.layer_norm(x.index_select(-1, idx), (idx.numel(),), ln.weight[idx], ln.bias[idx], ln.eps)
+    out = x.new_zeros(x.shape).index_copy(-1, idx, normed)
+    return _scale(out, hidden.z)
+
+
+class CompactBertEmbeddings(nn.Module):
+    """Word + token-type + position embeddings in the kept hidden width, then LayerNorm."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        width = config.kept_hidden
+        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, width)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        hidden: HiddenGate | None = None,
+    ) -> torch.Tensor:
+        # Position and token-type ids are built here rather than kept as buffers, so nothing
+        # non-persistent has to be re-initialised when transformers loads on the meta device.
+        seq_len = input_ids.shape[1]
+        if position_ids is None:
+            position_ids = torch.arange(seq_len, device=input_ids.device).unsqueeze(0)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        # Same summation order as HF BERT, so float rounding matches too.
+        emb = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
+        emb = emb + self.position_embeddings(position_ids)
+        if hidden is not None:
+            emb = _scale(emb, hidden.z)
+        return self.dropout(gated_layer_norm(emb, self.LayerNorm, hidden))
+
+
+class CompactBertSelfAttention(nn.Module):
+    """Multi-head self-attention with ``num_heads`` heads of ``head_size`` each."""
+
+    def __init__(self, width: int, num_heads: int, head_size: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_size = head_size
+        inner = num_heads * head_size
+        self.query = nn.Linear(width, inner)
+        self.key = nn.Linear(width, inner)
+        self.value = nn.Linear(width, inner)
+        self.dropout_p = dropout
+
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor | None, head_z: torch.Tensor | None) -> torch.Tensor:
+        b, s, _ = x.shape
+        shape = (b, s, self.num_heads, self.head_size)
+        q = self.query(x).view(shape).transpose(1, 2)
+        k = self.key(x).view(shape).transpose(1, 2)
+        v = self.value(x).view(shape).transpose(1, 2)
+        ctx = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=additive_mask,
+            dropout_p=self.dropout_p if self.training else 0.0,
+            scale=self.head_size**-0.5,
+        )
+        if head_z is not None:  # CoFi: per-head gate on the context vectors, before output.dense
+            ctx = _scale(ctx, head_z.view(1, -1, 1, 1))
+        return ctx.transpose(1, 2).reshape(b, s, self.num_heads * self.head_size)
+
+
+class CompactBertResidualOutput(nn.Module):
+    """Projection back to the hidden width, gates, dropout, residual add and (gated) LayerNorm.
+
+    HF BERT's ``BertSelfOutput`` and ``BertOutput`` are this same computation.
+    """
+
+    def __init__(self, in_dim: int, width: int, eps: float, dropout: float) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_dim, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=eps)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        h: torch.Tensor,
+        residual: torch.Tensor,
+        block_z: torch.Tensor | None = None,
+        hidden: HiddenGate | None = None,
+    ) -> torch.Tensor:
+        out = _scale(self.dense(h), block_z)  # CoFi: whole-block gate, bias included
+        if hidden is not None:
+            out = _scale(out, hidden.z)
+        return gated_layer_norm(self.dropout(out) + residual, self.LayerNorm, hidden)
+
+
+class CompactBertAttention(nn.Module):
+    def __init__(self, config: Any, num_heads: int) -> None:
+        super().__init__()
+        width = config.kept_hidden
+        self.self = CompactBertSelfAttention(width, num_heads, config.head_size, config.attention_probs_dropout_prob)
+        self.output = CompactBertResidualOutput(
+            num_heads * config.head_size, width, config.layer_norm_eps, config.hidden_dropout_prob
+        )
+
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor | None, gates: LayerGates) -> torch.Tensor:
+        ctx = self.self(x, additive_mask, gates.head_z)
+        return self.output(ctx, x, gates.mha_z, gates.hidden)
+
+
+class CompactBertIntermediate(nn.Module):
+    def __init__(self, width: int, ffn_dim: int, act: str) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, ffn_dim)
+        self.intermediate_act_fn = ACT2FN[act]
+
+    def forward(self, x: torch.Tensor, int_z: torch.Tensor | None = None) -> torch.Tensor:
+        return _scale(self.intermediate_act_fn(self.dense(x)), int_z)  # CoFi: per-unit FFN gate
+
+
+class CompactBertLayer(nn.Module):
+    """One encoder layer; a sublayer of width 0 is absent and acts as the identity."""
+
+    def __init__(self, config: Any, layer_idx: int) -> None:
+        super().__init__()
+        heads = config.layer_heads[layer_idx]
+        ffn = config.layer_ffn[layer_idx]
+        width = config.kept_hidden
+        self.attention = CompactBertAttention(config, heads) if heads > 0 else None
+        self.intermediate = CompactBertIntermediate(width, ffn, config.hidden_act) if ffn > 0 else None
+        self.output = (
+            CompactBertResidualOutput(ffn, width, config.layer_norm_eps, config.hidden_dropout_prob)
+            if ffn > 0
+            else None
+        )
+
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor | None, gates: LayerGates) -> torch.Tensor:
+        # A removed sublayer is skipped entirely (no residual LayerNorm): this is what CoFi's code does
+        # when a block gate is 0, and what the compact model does when the block is gone.
+        if self.attention is not None and gates.attention:
+            x = self.attention(x, additive_mask, gates)
+        if self.intermediate is not None and self.output is not None and gates.ffn:
+            x = self.output(self.intermediate(x, gates.int_z), x, gates.ffn_z, gates.hidden)
+        return x
+
+
+class CompactBertPooler(nn.Module):
+    """tanh(dense(first token)). Input is the kept hidden width; output keeps the original width,
+    because CoFi's hidden gate does not act on the pooler output (only its input is pruned)."""
+
+    def __init__(self, width: int, out_width: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(width, out_width)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))

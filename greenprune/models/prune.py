@@ -1,0 +1,178 @@
+"""Physical pruning: turn a masked CompactBert into a smaller CompactBert that computes the same function.
+
+Given deterministic CoFi masks (Xia, Zhong, Chen, ACL 2022), every zero gate removes its structure
+(heads: Q/K/V rows and output-projection columns; FFN units: up rows and down columns; hidden dims:
+embedding columns, every projection's rows/columns along the hidden width, LayerNorm entries and the
+pooler's input columns; whole sublayers when their block gate or all of their units are 0). Non-zero
+gate values, which may lie in (0, 1), are folded into the weights, mirroring where the masked forward
+(``layers.py``) multiplies them:
+
+* ``head_z`` scales a head's context = softmax(QK^T) V, which is linear in V: fold into V's rows;
+* ``mha_z`` and ``hidden_z`` scale the attention output projection's output: fold into its rows/bias;
+* ``int_z`` scales the FFN activations: fold into the down projection's columns;
+* ``ffn_z`` and ``hidden_z`` scale the FFN output: fold into the down projection's rows/bias;
+* ``hidden_z`` before the embedding LayerNorm: fold into the three embedding tables' columns;
+* ``hidden_z`` after every LayerNorm: fold into that LayerNorm's weight and bias.
+
+LayerNorm statistics in the masked forward only use kept dims, which is what the compact LayerNorm over
+the kept width computes, so outputs agree up to float rounding.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from greenprune.models.compact_bert import (
+    CompactBertForSequenceClassification,
+    CompactBertModel,
+    layer_gates,
+)
+from greenprune.models.masks import CofiMasks, kept_index
+
+Tensor = torch.Tensor
+
+
+def _col(t: Tensor) -> Tensor:
+    return t.unsqueeze(1)
+
+
+def _gate(z: Tensor | None, size: int, like: Tensor) -> Tensor:
+    return torch.ones(size, dtype=like.dtype, device=like.device) if z is None else z.to(like)
+
+
+class _StateBuilder:
+    """Collects the sliced, gate-folded tensors of the compact model under their HF-style names."""
+
+    def __init__(self, model: CompactBertForSequenceClassification, hidx: Tensor, hval: Tensor) -> None:
+        self.src = dict(model.named_parameters())
+        self.out: dict[str, Tensor] = {}
+        self.hidx, self.hval = hidx, hval
+
+    def get(self, name: str) -> Tensor:
+        return self.src[name].detach()
+
+    def layer_norm(self, prefix: str) -> None:
+        # hidden_z multiplies the LayerNorm output in the masked forward: fold into weight and bias.
+        for part in ("weight", "bias"):
+            self.out[f"{prefix}.{part}"] = self.get(f"{prefix}.{part}")[self.hidx] * self.hval
+
+    def linear(
+        self,
+        prefix: str,
+        rows: Tensor | None = None,
+        cols: Tensor | None = None,
+        row_scale: Tensor | None = None,
+        col_scale: Tensor | None = None,
+    ) -> None:
+        w, b = self.get(f"{prefix}.weight"), self.get(f"{prefix}.bias")
+        if rows is not None:
+            w, b = w[rows], b[rows]
+        if cols is not None:
+            w = w[:, cols]
+        if row_scale is not None:
+            w, b = w * _col(row_scale), b * row_scale
+        if col_scale is not None:
+            w = w * col_scale
+        self.out[f"{prefix}.weight"], self.out[f"{prefix}.bias"] = w, b
+
+
+@torch.no_grad()
+def to_compact(model: CompactBertForSequenceClassification, masks: CofiMasks) -> CompactBertForSequenceClassification:
+    """A new, physically smaller model equal (in eval mode) to ``model`` run with ``masks``.
+
+    ``masks`` must be deterministic (zeros = removed; kept values in (0, 1] are folded in). The input
+    model is left untouched; the result has the same device, dtype and train/eval mode.
+    """
+    cfg = model.config
+    gates = layer_gates(cfg, masks)  # validates the mask shapes against the architecture
+    ref = model.classifier.weight
+    hidx = kept_index(masks.hidden_z, cfg.kept_hidden).to(ref.device)
+    if hidx.numel() == 0:
+        raise ValueError("hidden_z removes every hidden dimension")
+    hval = _gate(masks.hidden_z, cfg.kept_hidden, ref)[hidx]
+    sb = _StateBuilder(model, hidx, hval)
+
+    for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        name = f"bert.embeddings.{table}.weight"
+        sb.out[name] = sb.get(name)[:, hidx] * hval  # hidden_z multiplies the summed embeddings
+    sb.layer_norm("bert.embeddings.LayerNorm")
+
+    heads_left: list[int] = []
+    ffn_left: list[int] = []
+    d = cfg.head_size
+    for i, (layer, g) in enumerate(zip(model.bert.encoder.layer, gates, strict=True)):
+        p = f"bert.encoder.layer.{i}"
+        if layer.attention is not None and g.attention:
+            n_heads = layer.attention.self.num_heads
+            hz = _gate(g.head_z, n_heads, ref)
+            kept = kept_index(hz, n_heads).to(ref.device)
+            rows = (_col(kept) * d + torch.arange(d, device=ref.device)).flatten()
+            v_scale = hz[kept].repeat_interleave(d)
+            out_scale = _gate(g.mha_z, 1, ref) * hval
+            sb.linear(f"{p}.attention.self.query", rows=rows, cols=hidx)
+            sb.linear(f"{p}.attention.self.key", rows=rows, cols=hidx)
+            sb.linear(f"{p}.attention.self.value", rows=rows, cols=hidx, row_scale=v_scale)
+            sb.linear(f"{p}.attention.output.dense", rows=hidx, cols=rows, row_scale=out_scale)
+            sb.layer_norm(f"{p}.attention.output.LayerNorm")
+            heads_left.append(int(kept.numel()))
+        else:
+            heads_left.append(0)
+        if layer.intermediate is not None and g.ffn:
+            width = layer.intermediate.dense.out_features
+            iz = _gate(g.int_z, width, ref)
+            kept = kept_index(iz, width).to(ref.device)
+            sb.linear(f"{p}.intermediate.dense", rows=kept, cols=hidx)
+            sb.linear(
+                f"{p}.output.dense",
+                rows=hidx,
+                cols=kept,
+                row_scale=_gate(g.ffn_z, 1, ref) * hval,
+                col_scale=iz[kept],
+            )
+            sb.layer_norm(f"{p}.output.LayerNorm")
+            ffn_left.append(int(kept.numel()))
+        else:
+            ffn_left.append(0)
+
+    sb.linear("bert.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
+    sb.linear("classifier")
+
+    new_cfg = copy.deepcopy(cfg)
+    new_cfg.layer_heads, new_cfg.layer_ffn, new_cfg.kept_hidden = heads_left, ffn_left, int(hidx.numel())
+    with torch.device("meta"):
+        new = type(model)(new_cfg)
+    new.load_state_dict({k: v.clone().contiguous() for k, v in sb.out.items()}, strict=True, assign=True)
+    return new.train(model.training)
+
+
+def per_layer_sizes(model: nn.Module) -> list[dict[str, Any]]:
+    """Per encoder layer: index, Q/K/V output widths, heads, FFN width (None = block removed), hidden width.
+
+    Works on :class:`CompactBertForSequenceClassification` / :class:`CompactBertModel` (and on HF BERT).
+    """
+    bert = getattr(model, "bert", model)
+    if not isinstance(bert, CompactBertModel) and not hasattr(bert, "encoder"):
+        raise TypeError(f"not a BERT-like model: {type(model).__name__}")
+    hidden = bert.embeddings.word_embeddings.embedding_dim
+    sizes: list[dict[str, Any]] = []
+    for i, layer in enumerate(bert.encoder.layer):
+        att = getattr(layer, "attention", None)
+        inter = getattr(layer, "intermediate", None)
+        sa = att.self if att is not None else None
+        heads = getattr(sa, "num_heads", None) or getattr(sa, "num_attention_heads", None)
+        sizes.append(
+            {
+                "layer": i,
+                "q": sa.query.out_features if sa is not None else None,
+                "k": sa.key.out_features if sa is not None else None,
+                "v": sa.value.out_features if sa is not None else None,
+                "heads": heads if sa is not None else None,
+                "ffn": inter.dense.out_features if inter is not None else None,
+                "hidden": hidden,
+            }
+        )
+    return sizes
