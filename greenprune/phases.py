@@ -58,8 +58,10 @@ def run_phases(ctx: RunContext, result: RunResult) -> None:
 
     job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
                       tuner=tuner, sparsity=cfg.sparsity)
-    for name, compressor in compressors:
-        (job.current, details), rec = ctx.run_phase(f"compress:{name}", lambda c=compressor: c.compress(ctx, job))
+    for i, (name, compressor) in enumerate(compressors):
+        # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
+        phase = f"compress:{name}" if cfg.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
+        (job.current, details), rec = ctx.run_phase(phase, lambda c=compressor: c.compress(ctx, job))
         _absorb(result, rec, details)
     if cfg.compressors != ["none"]:
         metrics, rec = ctx.run_phase("evaluate:compressed",

@@ -1,0 +1,143 @@
+"""The ``distill`` compressor: drop encoder layers, then train the shallower student to imitate
+the fine-tuned teacher (knowledge distillation, Hinton et al. 2015; with hidden-state distillation
+as in Sun et al. 2019, PKD, and Jiao et al. 2020, TinyBERT).
+
+The student starts as a copy of the model it compresses with only some layers kept (see
+:func:`~greenprune_builtins.distill_student.select_layers`), so the compression (fewer layers) is
+fixed up front and the training only recovers accuracy. The run's tuner decides which weights
+train (``tuner.prepare``): all of them with ``finetune``, only adapters with an adapter tuner.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from greenprune import hookimpl
+from greenprune.components import Component
+from greenprune.errors import UserError
+
+
+class DistillOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layers: int | None = Field(None, ge=1, description="encoder layers kept; default a third of the "
+                               "teacher's (12 -> 4, 6 -> 2), at least 2")
+    selection: Literal["uniform", "first", "list"] = Field(
+        "uniform", description="which layers: uniform (evenly spread, ending with the last), first, or list (keep)")
+    keep: list[int] | None = Field(None, description="0-based teacher layers to keep (implies selection='list')")
+    temperature: float = Field(2.0, gt=0, description="softmax temperature of the prediction distillation")
+    alpha_kd: float = Field(1.0, ge=0, description="weight of the prediction distillation loss")
+    alpha_hidden: float = Field(1.0, ge=0, description="weight of the hidden-state distillation loss (0: off)")
+    alpha_hard: float = Field(0.0, ge=0, description="weight of the gold-label loss")
+    epochs: float | None = Field(None, gt=0, description="default: the run's train.epochs")
+    learning_rate: float | None = Field(None, gt=0, description="default: the run's train.learning_rate")
+
+    @field_validator("keep")
+    @classmethod
+    def _keep_is_a_set_of_layers(cls, v: list[int] | None) -> list[int] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("keep is empty; name at least one layer, e.g. keep=[3, 7, 11]")
+        negative = [i for i in v if i < 0]
+        if negative:
+            raise ValueError(f"keep={v} has negative layer(s) {negative}; layers are 0-based")
+        dups = sorted({i for i in v if v.count(i) > 1})
+        if dups:
+            raise ValueError(f"keep={v} repeats layer(s) {dups}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DistillOptions:
+        if self.keep is not None:
+            if "selection" not in self.model_fields_set:
+                self.selection = "list"
+            elif self.selection != "list":
+                raise ValueError(f"keep={self.keep} needs selection='list' (got {self.selection!r})")
+            if self.layers is not None and self.layers != len(self.keep):
+                raise ValueError(f"layers={self.layers} but keep={self.keep} names {len(self.keep)} layers")
+        elif self.selection == "list":
+            raise ValueError("selection='list' needs keep=[...] (the 0-based layers to keep)")
+        if self.alpha_kd == self.alpha_hidden == self.alpha_hard == 0:
+            raise ValueError("alpha_kd, alpha_hidden and alpha_hard are all 0; nothing to train on")
+        return self
+
+
+class Distill:
+    name = "distill"
+
+    def __init__(self, options: DistillOptions) -> None:
+        self.options = options
+
+    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+        from greenprune.data import encode
+        from greenprune.modeling import ModelBundle
+        from greenprune.training import train
+        from greenprune_builtins.distill_student import (
+            encoder_layers,
+            layer_map,
+            make_loss_fn,
+            make_student,
+            select_layers,
+        )
+
+        opts = self.options
+        current, teacher = job.current, job.teacher
+        n_current = len(encoder_layers(current.model))
+        n_teacher = len(encoder_layers(teacher.model))
+        keep = select_layers(n_current, opts.layers, opts.selection, opts.keep)
+        # Map to the *teacher's* layers: when an earlier compressor already dropped layers,
+        # current layer j is teacher layer origin[j].
+        origin = self._teacher_layers_of(current, n_current, n_teacher)
+        to_teacher = {s: origin[c] for s, c in layer_map(keep).items()}
+
+        student = ModelBundle(make_student(current.model, keep), current.tokenizer, current.name,
+                              f"compressed:{self.name}",
+                              {**current.info, "teacher_layer_ids": [to_teacher[i] for i in range(len(keep))]})
+        job.tuner.prepare(student)  # the tuner decides which weights train (all, or adapters only)
+
+        overrides = {k: getattr(opts, k) for k in ("epochs", "learning_rate") if getattr(opts, k) is not None}
+        cfg = ctx.config.train.model_copy(update=overrides)
+        features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
+        loss_fn = make_loss_fn(teacher.model, to_teacher, temperature=opts.temperature, alpha_kd=opts.alpha_kd,
+                               alpha_hidden=opts.alpha_hidden, alpha_hard=opts.alpha_hard)
+        t_model = teacher.model
+        was_training, t_device = t_model.training, next(t_model.parameters()).device
+        try:
+            result = train(student.model, features, student.tokenizer, cfg, seed=ctx.config.seed,
+                           progress=ctx.progress, description=f"compress: distill {n_current}->{len(keep)} layers",
+                           loss_fn=loss_fn)
+        finally:
+            # The teacher is shared with later phases (evaluation, inference): leave it as found.
+            t_model.to(t_device)
+            t_model.train(was_training)
+        return student, {
+            "train": result.summary(), "trace": result.trace, "kept_layers": keep,
+            "layer_map": {str(s): t for s, t in to_teacher.items()}, "teacher_layers": n_teacher,
+            "student_layers": len(keep),
+            "loss": {"temperature": opts.temperature, "alpha_kd": opts.alpha_kd,
+                     "alpha_hidden": opts.alpha_hidden, "alpha_hard": opts.alpha_hard},
+        }
+
+    @staticmethod
+    def _teacher_layers_of(current: Any, n_current: int, n_teacher: int) -> list[int]:
+        """Teacher layer index of each of ``current``'s layers."""
+        from greenprune_builtins.distill_student import select_layers
+
+        recorded = current.info.get("teacher_layer_ids")
+        if isinstance(recorded, list) and len(recorded) == n_current:
+            return [int(i) for i in recorded]
+        if n_current == n_teacher:
+            return list(range(n_current))
+        if n_current > n_teacher:
+            raise UserError(f"distill: the model to compress has {n_current} layers, more than the teacher's "
+                            f"{n_teacher}; cannot map its layers onto the teacher's")
+        # Depth changed by a compressor that did not record its mapping: assume an even spread.
+        return select_layers(n_teacher, n_current, "uniform")
+
+
+@hookimpl
+def greenprune_register_compressors(register: Any) -> None:
+    register(Component("distill", factory=Distill, options=DistillOptions,
+                       description="drop encoder layers, then distill the teacher into the shallower student"))

@@ -1,0 +1,347 @@
+"""The ``distill`` compressor: layer selection, the layer-dropped student, the losses, and short
+end-to-end runs on a tiny random 4-layer BERT (classification and regression)."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from greenprune_builtins.distill import Distill, DistillOptions, greenprune_register_compressors
+from greenprune_builtins.distill_student import (
+    default_layers,
+    encoder_layers,
+    hidden_loss,
+    hidden_state_pairs,
+    layer_map,
+    make_loss_fn,
+    make_student,
+    prediction_loss,
+    select_layers,
+)
+from greenprune_builtins.finetune import Finetune, FinetuneOptions
+from greenprune_builtins.tasks.demo import generate
+from pydantic import ValidationError
+
+from greenprune.components import Component
+from greenprune.compression import CompressJob
+from greenprune.config import RunConfig, TrainConfig
+from greenprune.errors import UserError
+from greenprune.modeling import ModelBundle
+from greenprune.progress import Progress
+from greenprune.tasks import Task, TaskData
+from tests.conftest import make_tiny_bert
+
+TEACHER_LAYERS = 4
+
+# ---------------------------------------------------------------------------------------------
+# Layer selection
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("depth", "k", "expected"), [
+    (2, 2, [0, 1]), (2, 1, [1]), (2, None, [0, 1]),
+    (3, 2, [0, 2]), (3, None, [0, 2]), (3, 1, [2]),
+    (4, 2, [1, 3]), (4, 3, [0, 1, 3]), (4, None, [1, 3]),
+    (6, 2, [2, 5]), (6, 3, [1, 3, 5]), (6, None, [2, 5]),
+    (12, 4, [2, 5, 8, 11]), (12, 6, [1, 3, 5, 7, 9, 11]), (12, None, [2, 5, 8, 11]),
+    (24, 6, [3, 7, 11, 15, 19, 23]), (24, None, [2, 5, 8, 11, 14, 17, 20, 23]),
+])
+def test_uniform_selection(depth: int, k: int | None, expected: list[int]) -> None:
+    assert select_layers(depth, k, "uniform") == expected
+
+
+def test_uniform_selection_is_spread_and_ends_with_the_last_layer_for_every_depth() -> None:
+    for depth in range(1, 25):
+        for k in range(1, depth + 1):
+            keep = select_layers(depth, k)
+            assert len(keep) == k and keep[-1] == depth - 1
+            gaps = [b - a for a, b in zip([-1, *keep[:-1]], keep, strict=True)]
+            assert min(gaps) >= 1 and max(gaps) - min(gaps) <= 1, (depth, k, keep)  # near-equal blocks
+        assert select_layers(depth, depth) == list(range(depth))
+
+
+@pytest.mark.parametrize(("depth", "k"), [(2, 1), (3, 2), (4, 3), (6, 2), (12, 4), (24, 8)])
+def test_first_selection(depth: int, k: int) -> None:
+    assert select_layers(depth, k, "first") == list(range(k))
+
+
+@pytest.mark.parametrize(("depth", "expected"), [(1, 1), (2, 2), (3, 2), (4, 2), (6, 2), (12, 4), (24, 8)])
+def test_default_layers(depth: int, expected: int) -> None:
+    assert default_layers(depth) == expected
+
+
+def test_list_selection_sorts() -> None:
+    assert select_layers(12, None, "list", [11, 0, 5]) == [0, 5, 11]
+    assert select_layers(6, 2, "list", [5, 1]) == [1, 5]
+
+
+@pytest.mark.parametrize(("depth", "k", "selection", "keep", "match"), [
+    (4, 5, "uniform", None, r"layers=5 is outside 1\.\.4"),
+    (4, 0, "uniform", None, r"layers=0 is outside 1\.\.4"),
+    (4, -1, "first", None, r"layers=-1"),
+    (12, None, "list", [0, 12], r"layer\(s\) \[12\] outside 0\.\.11"),
+    (12, None, "list", [-1, 3], r"\[-1\]"),
+    (12, None, "list", [3, 1, 3], r"repeats layer\(s\) \[3\]"),
+    (12, None, "list", None, r"needs keep"),
+    (12, 3, "list", [1, 2], r"layers=3 but keep=\[1, 2\]"),
+])
+def test_bad_selections_are_user_errors(depth: int, k: int | None, selection: Any, keep: list[int] | None,
+                                        match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        select_layers(depth, k, selection, keep)
+
+
+def test_layer_map_and_hidden_state_pairs() -> None:
+    assert layer_map([2, 5, 8, 11]) == {0: 2, 1: 5, 2: 8, 3: 11}
+    assert hidden_state_pairs({0: 2, 1: 5}) == [(0, 0), (1, 3), (2, 6)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------------------------
+
+
+def _component() -> Component:
+    found: list[Component] = []
+    greenprune_register_compressors(found.append)
+    (component,) = found
+    component.kind = "compressor"
+    return component
+
+
+def test_registered_with_its_options() -> None:
+    component = _component()
+    assert component.name == "distill" and component.options is DistillOptions
+    assert isinstance(component.build({"layers": 2}), Distill)
+
+
+def test_options_defaults_and_keep_implies_list() -> None:
+    opts = DistillOptions()
+    assert (opts.layers, opts.selection, opts.temperature, opts.alpha_kd, opts.alpha_hidden, opts.alpha_hard) == (
+        None, "uniform", 2.0, 1.0, 1.0, 0.0)
+    assert DistillOptions(keep=[0, 3]).selection == "list"
+
+
+@pytest.mark.parametrize(("raw", "match"), [
+    ({"keep": [1, 1, 2]}, r"repeats layer\(s\) \[1\]"),
+    ({"keep": [-2, 1]}, r"negative layer\(s\) \[-2\]"),
+    ({"keep": []}, "keep is empty"),
+    ({"keep": [0, 3], "selection": "first"}, "needs selection='list'"),
+    ({"selection": "list"}, "needs keep"),
+    ({"keep": [0, 3], "layers": 3}, r"layers=3 but keep=\[0, 3\]"),
+    ({"alpha_kd": 0, "alpha_hidden": 0}, "nothing to train on"),
+    ({"temperature": 0}, "temperature"),
+    ({"layer": 2}, "layer"),
+])
+def test_bad_options_are_user_errors(raw: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        DistillOptions.model_validate(raw)
+    with pytest.raises(UserError, match="distill"):
+        _component().validate_options(raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# The student
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny-bert-4"), layers=TEACHER_LAYERS)
+
+
+def _load(path: Path, num_labels: int = 2) -> Any:
+    from transformers import AutoModelForSequenceClassification
+
+    kwargs: dict[str, Any] = {"num_labels": num_labels}
+    if num_labels == 1:
+        kwargs["problem_type"] = "regression"
+    return AutoModelForSequenceClassification.from_pretrained(path, **kwargs).eval()
+
+
+def _batch(tokenizer: Any, n: int = 6) -> dict[str, Any]:
+    texts = [r["text_a"] for r in generate(n, seed=1, negation_rate=0.3)]
+    texts[0] += " and much more text so this row is longer than the others"
+    return dict(tokenizer(texts, padding=True, return_tensors="pt"))
+
+
+def _state(model: Any) -> dict[str, Any]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_make_student_keeps_exactly_those_layers(bert_dir: Path) -> None:
+    import torch
+
+    teacher = _load(bert_dir)
+    before = _state(teacher)
+    student = make_student(teacher, [1, 3])
+    assert len(student.bert.encoder.layer) == 2 and student.config.num_hidden_layers == 2
+    assert len(teacher.bert.encoder.layer) == TEACHER_LAYERS and teacher.config.num_hidden_layers == TEACHER_LAYERS
+    s_state = student.state_dict()
+    for key, value in s_state.items():
+        if key.startswith("bert.encoder.layer."):
+            i, rest = key.removeprefix("bert.encoder.layer.").split(".", 1)
+            source = f"bert.encoder.layer.{[1, 3][int(i)]}.{rest}"
+        else:
+            source = key
+        assert torch.equal(value, before[source]), key
+    assert len(s_state) == len(before) - 2 * len([k for k in before if k.startswith("bert.encoder.layer.0.")])
+    # copies, not shared tensors: training the student must not touch the teacher
+    assert student.bert.encoder.layer[0].attention.self.query.weight.data_ptr() != \
+        teacher.bert.encoder.layer[1].attention.self.query.weight.data_ptr()
+    assert [m.layer_idx for m in student.modules() if isinstance(getattr(m, "layer_idx", None), int)] == [0, 1]
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+
+
+def test_student_round_trips_through_save_and_from_pretrained(bert_dir: Path, tmp_path: Path) -> None:
+    import torch
+
+    student = make_student(_load(bert_dir), [0, 2]).eval()
+    student.save_pretrained(tmp_path)
+    loaded = _load(tmp_path)
+    assert type(loaded).__name__ == "BertForSequenceClassification"
+    assert loaded.config.num_hidden_layers == 2 and len(loaded.bert.encoder.layer) == 2
+    from transformers import AutoTokenizer
+
+    batch = _batch(AutoTokenizer.from_pretrained(bert_dir))
+    with torch.no_grad():
+        assert torch.equal(student(**batch).logits, loaded(**batch).logits)
+
+
+def test_models_without_bert_layers_are_rejected() -> None:
+    import torch
+
+    with pytest.raises(UserError, match="Linear"):
+        encoder_layers(torch.nn.Linear(2, 2))
+    with pytest.raises(UserError, match="Linear"):
+        make_student(torch.nn.Linear(2, 2), [0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+
+
+def test_loss_is_zero_for_an_identical_student_and_positive_otherwise(bert_dir: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    teacher = _load(bert_dir)
+    batch = {**_batch(AutoTokenizer.from_pretrained(bert_dir)), "labels": torch.tensor([0, 1] * 3)}
+    same = make_student(teacher, list(range(TEACHER_LAYERS))).eval()
+    loss, parts = make_loss_fn(teacher, layer_map(range(TEACHER_LAYERS)))(same, batch)
+    assert float(loss.detach()) < 1e-6 and parts["kd"] < 1e-6 and parts["hidden"] < 1e-6 and parts["hard"] > 0
+    keep = [1, 3]
+    fewer = make_student(teacher, keep).eval()
+    loss, parts = make_loss_fn(teacher, layer_map(keep), alpha_hard=1.0)(fewer, batch)
+    assert parts["kd"] > 0 and parts["hidden"] > 0
+    assert parts["loss"] == pytest.approx(parts["kd"] + parts["hidden"] + parts["hard"], rel=1e-5)
+    loss.backward()  # the loss reaches the student's weights
+    assert fewer.bert.encoder.layer[0].output.dense.weight.grad is not None
+
+
+def test_prediction_loss_kl_and_regression_mse() -> None:
+    import torch
+
+    s, t = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    p_t, log_p_s = torch.softmax(t / 2, -1), torch.log_softmax(s / 2, -1)
+    expected = (p_t * (p_t.log() - log_p_s)).sum(-1).mean() * 4
+    assert float(prediction_loss(s, t, 2.0)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(prediction_loss(t, t, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(prediction_loss(torch.tensor([[1.0], [2.0]]), torch.tensor([[2.0], [2.0]]), 2.0)) == 0.5
+
+
+def test_hidden_loss_ignores_padding_positions() -> None:
+    import torch
+
+    a = torch.zeros(1, 3, 4)
+    b = a.clone()
+    b[0, 2] = 5.0  # differs only at a padding position
+    mask = torch.tensor([[1, 1, 0]])
+    assert float(hidden_loss([a, a], [b, b], [(0, 0), (1, 1)], mask)) == 0.0
+    assert float(hidden_loss([a, a], [b, b], [(0, 0), (1, 1)], None)) > 0
+    with pytest.raises(UserError, match="alpha_hidden=0"):
+        hidden_loss([torch.zeros(1, 3, 4)], [torch.zeros(1, 3, 8)], [(0, 0)], mask)
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end
+# ---------------------------------------------------------------------------------------------
+
+
+def _ctx(steps: int = 3) -> Any:
+    train = TrainConfig(batch_size=8, max_steps=steps, logging_steps=1, max_length=32, learning_rate=1e-3)
+    return types.SimpleNamespace(config=RunConfig(train=train, seed=0), progress=Progress(quiet=True),
+                                 options=lambda name: {})
+
+
+def _job(bert_dir: Path, regression: bool, tuner: Any) -> CompressJob:
+    from transformers import AutoTokenizer
+
+    rows = generate(32, seed=3, negation_rate=0.3)
+    if regression:
+        rows = [{**r, "label": 2.5 + r["label"] * 2.0} for r in rows]
+    task = Task(name="t", title="t", kind="regression" if regression else "classification",
+                num_labels=1 if regression else 2, metrics=("m",), primary_metric="m")
+    bundle = ModelBundle(_load(bert_dir, task.num_labels), AutoTokenizer.from_pretrained(bert_dir), "tiny", "teacher")
+    return CompressJob(current=bundle, teacher=bundle, pretrained=bundle, task=task,
+                       data=TaskData(train=rows, dev={"dev": rows[:8]}, source="synthetic"), tuner=tuner,
+                       sparsity=None)
+
+
+def test_compress_trains_a_shallower_student_and_leaves_the_teacher_alone(bert_dir: Path) -> None:
+    import torch
+
+    job = _job(bert_dir, regression=False, tuner=Finetune(FinetuneOptions()))
+    teacher_before = _state(job.teacher.model)
+    student, details = Distill(DistillOptions(layers=2)).compress(_ctx(), job)
+
+    assert student.model.config.num_hidden_layers == 2 and len(student.model.bert.encoder.layer) == 2
+    assert student.origin == "compressed:distill" and student.info["teacher_layer_ids"] == [1, 3]
+    assert details["kept_layers"] == [1, 3] and details["layer_map"] == {"0": 1, "1": 3}
+    assert details["teacher_layers"] == TEACHER_LAYERS and details["train"]["steps"] == 3
+    assert len(details["trace"]) == 3
+    assert all({"kd", "hidden", "hard", "loss"} <= set(row) for row in details["trace"])
+    # the teacher: same weights, same depth, same (eval) mode
+    assert all(torch.equal(v, teacher_before[k]) for k, v in job.teacher.model.state_dict().items())
+    assert job.teacher.model.config.num_hidden_layers == TEACHER_LAYERS and not job.teacher.model.training
+    # the student did train
+    kept = job.teacher.model.bert.encoder.layer[3].output.dense.weight
+    assert not torch.equal(student.model.bert.encoder.layer[1].output.dense.weight, kept)
+
+
+class _FrozenEmbeddingsTuner:
+    """Records ``prepare`` and freezes the embeddings, as an adapter tuner would freeze more."""
+
+    def __init__(self) -> None:
+        self.prepared: list[Any] = []
+
+    def prepare(self, bundle: Any) -> None:
+        self.prepared.append(bundle)
+        for name, p in bundle.model.named_parameters():
+            p.requires_grad_(not name.startswith("bert.embeddings."))
+
+
+def test_regression_with_explicit_layers_and_a_tuner_that_freezes(bert_dir: Path) -> None:
+    import torch
+
+    tuner = _FrozenEmbeddingsTuner()
+    job = _job(bert_dir, regression=True, tuner=tuner)
+    opts = DistillOptions(keep=[0, 3], alpha_hard=0.5, alpha_hidden=0.0, epochs=1.0)
+    student, details = Distill(opts).compress(_ctx(steps=2), job)
+    assert tuner.prepared == [student]
+    assert details["kept_layers"] == [0, 3] and student.model.config.num_labels == 1
+    assert all("kd" in row and "hard" in row and "hidden" not in row for row in details["trace"])
+    emb = "bert.embeddings.word_embeddings.weight"
+    assert torch.equal(student.model.state_dict()[emb], job.teacher.model.state_dict()[emb])
+
+
+def test_chained_distillation_maps_onto_the_teachers_layers() -> None:
+    current = types.SimpleNamespace(info={"teacher_layer_ids": [1, 3]})
+    assert Distill._teacher_layers_of(current, 2, 4) == [1, 3]
+    assert Distill._teacher_layers_of(types.SimpleNamespace(info={}), 4, 4) == [0, 1, 2, 3]
+    assert Distill._teacher_layers_of(types.SimpleNamespace(info={}), 2, 6) == [2, 5]
+    with pytest.raises(UserError, match="more than the teacher"):
+        Distill._teacher_layers_of(types.SimpleNamespace(info={}), 6, 4)
