@@ -38,6 +38,8 @@ class Component:
     factory: Callable[[Any], Any]
     options: type[BaseModel] = NoOptions
     description: str = ""
+    #: a compressor that prunes to a target: ``--sparsity`` is required with it (and meaningless without)
+    needs_sparsity: bool = False
     #: filled in by the catalogue: which plugin registered it, and the kind
     plugin: str = ""
     kind: str = ""

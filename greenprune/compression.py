@@ -41,3 +41,13 @@ class Tuner(Protocol):
     ]:
         """The post-compression training phase; return the tuned model and details."""
         ...
+
+    # Optional: ``train_overrides() -> dict`` (TrainConfig fields a compressor's training should use
+    # while this tuner's weights train, e.g. the adapters' larger learning rate), and
+    # ``on_pruned(masked_model, compact_model, masks)`` (carry the tuner's own modules into a
+    # physically pruned model).
+
+
+def tuner_overrides(tuner: Any) -> dict[str, Any]:
+    fn = getattr(tuner, "train_overrides", None)
+    return dict(fn()) if fn is not None else {}

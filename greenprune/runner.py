@@ -24,12 +24,15 @@ from greenprune.results import ResultStore, RunResult
 def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     """Check every name and option against the plugins before any model or data loads."""
     catalogue.get("task", bench.task)
-    for name in bench.compressors:
-        catalogue.get("compressor", name)
+    chain = [catalogue.get("compressor", name) for name in bench.compressors]
     if "none" in bench.compressors and len(bench.compressors) > 1:
         raise UserError(f"--compressor none cannot be chained with others (got {' + '.join(bench.compressors)})")
-    if bench.sparsity and bench.compressors == ["none"]:
-        raise UserError("--sparsity needs a compressor that prunes, e.g. --compressor cofi (got --compressor none)")
+    pruners = [c.name for c in chain if c.needs_sparsity]
+    if bench.sparsity and not pruners:
+        raise UserError(f"--sparsity needs a compressor that prunes, e.g. --compressor cofi "
+                        f"(got --compressor {' --compressor '.join(bench.compressors)})")
+    if pruners and not bench.sparsity:
+        raise UserError(f"--compressor {pruners[0]} needs a target: add --sparsity S (S in (0, 1), e.g. 0.6)")
     catalogue.get("tuner", bench.tuner)
     if bench.evaluator:
         catalogue.get("evaluator", bench.evaluator)

@@ -41,7 +41,7 @@ def default_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, floa
     return out.loss, {"loss": float(out.loss.detach())}
 
 
-def _trainable_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+def trainable_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
@@ -83,7 +83,7 @@ def train(
     data = loader(features, tokenizer, cfg.batch_size, shuffle=True, seed=seed)
     steps_per_epoch = max(1, math.ceil(len(features) / cfg.batch_size))
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    groups = params if params is not None else _trainable_groups(model, cfg.weight_decay)
+    groups = params if params is not None else trainable_groups(model, cfg.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     model, optimizer, data, scheduler = accelerator.prepare(model, optimizer, data, scheduler)

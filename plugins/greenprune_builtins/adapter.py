@@ -54,6 +54,16 @@ class AdapterTuner:
         for name, p in bundle.model.named_parameters():
             p.requires_grad_(name in trainable)
 
+    def train_overrides(self) -> dict[str, Any]:
+        """What a compressor's training should change while adapters are the trainable weights."""
+        return {"learning_rate": self.options.learning_rate}
+
+    def on_pruned(self, masked_model: Any, compact_model: Any, masks: Any) -> None:
+        """Carry the adapters into the physically pruned model, sliced to the kept hidden dims."""
+        from greenprune_builtins.adapters.modules import transfer_adapters
+
+        transfer_adapters(masked_model, compact_model, masks.hidden_index())
+
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
         from greenprune.data import encode
         from greenprune.training import train

@@ -98,7 +98,10 @@ class Distill:
         job.tuner.prepare(student)  # the tuner decides which weights train (all, or adapters only)
 
         overrides = {k: getattr(opts, k) for k in ("epochs", "learning_rate") if getattr(opts, k) is not None}
-        cfg = ctx.config.train.model_copy(update=overrides)
+        from greenprune.compression import tuner_overrides
+
+        # The tuner's needs (e.g. the adapters' learning rate) first; this compressor's own options win.
+        cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **overrides})
         features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
         loss_fn = make_loss_fn(teacher.model, to_teacher, temperature=opts.temperature, alpha_kd=opts.alpha_kd,
                                alpha_hidden=opts.alpha_hidden, alpha_hard=opts.alpha_hard)

@@ -55,10 +55,8 @@ def test_deterministic_mask_zeroes_expected_number_lowest_first() -> None:
     for row in range(2):
         zeros = set(torch.nonzero(z[row] == 0).flatten().tolist())
         lowest = set(torch.argsort(la[row])[: ks[row]].tolist())
-        assert lowest <= zeros
-        # Any extra zero comes from Louizos' test-time estimate clamping to 0.
-        for i in zeros - lowest:
-            assert torch.sigmoid(la[row, i]) * 1.2 - 0.1 <= 0
+        # exactly the k lowest are zero: never more, so the compact model hits the expected count
+        assert lowest == zeros
     assert z.min() >= 0 and z.max() <= 1
     assert z[1].tolist()[:5] == [1.0] * 5 and z[1, 5] == 0  # large log_alpha -> exactly 1
     assert not z.requires_grad

@@ -1,0 +1,61 @@
+"""The ``cofi`` compressor: CoFi structured pruning (Xia, Zhong, Chen, "Structured Pruning Learns
+Compact and Accurate Models", ACL 2022) on current transformers, for any BERT depth and width.
+
+Hard-concrete gates on heads, attention blocks, FFN units, FFN blocks and hidden dimensions learn
+with the task or distillation loss plus a Lagrangian term that drives the expected sparsity to the
+target; the final deterministic masks are then applied physically, giving a smaller model that
+saves and loads as greenprune's compact BERT.
+
+The target sparsity is relative to the model CoFi receives (the fine-tuned teacher, or the
+previous compressor's student in a chain); results also report sparsity relative to the teacher.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from greenprune import hookimpl
+from greenprune.components import Component
+
+GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
+
+
+class CofiOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: float | None = Field(None, gt=0, description="pruning epochs (default: the run's train.epochs)")
+    learning_rate: float | None = Field(None, gt=0, description="model weights (default: train.learning_rate)")
+    mask_lr: float = Field(0.1, gt=0, description="learning rate of the gates' log-alpha")
+    lambda_lr: float = Field(0.1, gt=0, description="learning rate (ascent) of lambda_1 and lambda_2")
+    sparsity_warmup: float = Field(0.5, ge=0, le=1, description="share of pruning steps over which the target rises")
+    sparsity_warmup_steps: int | None = Field(None, ge=0, description="overrides sparsity_warmup")
+    prepruning_steps: int = Field(0, ge=0, description="plain fine-tuning steps before the gates start")
+    prune: list[GateKind] = Field(default_factory=lambda: ["head", "mha", "int", "ffn", "hidden"],
+                                  min_length=1, description="which gate families to learn")
+    mask_init: dict[GateKind, float] | None = Field(None, description="initial log-alpha mean per family")
+    distill: bool = Field(True, description="distil from the fine-tuned teacher; false = hard labels only")
+    temperature: float = Field(2.0, gt=0)
+    alpha_pred: float = Field(0.5, ge=0, description="prediction distillation weight")
+    alpha_layer: float = Field(0.5, ge=0, description="layer distillation weight")
+    alpha_hard: float = Field(0.0, ge=0, description="hard-label weight when distilling")
+    distill_layers: list[int] | None = Field(None, description="teacher hidden-state indices (1..L) to match")
+
+
+class Cofi:
+    def __init__(self, options: CofiOptions) -> None:
+        self.options = options
+
+    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+        from greenprune.errors import UserError
+        from greenprune_builtins.cofi.pruning import prune
+
+        if job.sparsity is None:
+            raise UserError("cofi needs a target: pass --sparsity S with S in (0, 1), e.g. --sparsity 0.6")
+        return prune(ctx, job, self.options)
+
+
+@hookimpl
+def greenprune_register_compressors(register: Any) -> None:
+    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True,
+                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))

@@ -1,0 +1,165 @@
+"""CoFi training: hard-concrete masks learned with the task (or distillation) loss plus the
+Lagrangian sparsity term, then deterministic masks and physical pruning into a compact model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, prediction_loss
+from greenprune_builtins.cofi.lagrangian import LagrangianController
+
+
+def dense_student(model: Any) -> Any:
+    """The model to prune as greenprune's compact BERT (dense): HF BERT of any depth converts."""
+    from greenprune.errors import UserError
+    from greenprune.models import CompactBertForSequenceClassification, from_hf_bert
+
+    if isinstance(model, CompactBertForSequenceClassification):
+        import copy
+
+        return copy.deepcopy(model)
+    if getattr(model.config, "model_type", "") == "bert":
+        return from_hf_bert(model)
+    raise UserError(f"cofi prunes BERT models; got a {type(model).__name__} "
+                    f"({getattr(model.config, 'model_type', '?')}). Use a BERT teacher")
+
+
+def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianController, teacher: Any,
+                 proj: Any, state: dict[str, int]) -> Any:
+    import torch
+
+    from greenprune.models import expected_sparsity
+
+    num_layers = shape.num_layers
+    teacher_layers = opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers)
+
+    def loss_fn(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
+        step = state["step"]
+        pruning = step >= opts.prepruning_steps
+        device = batch["input_ids"].device
+        masks.to(device)
+        z = masks.sample() if pruning else None
+        out = model(**batch, masks=z, output_hidden_states=opts.distill)
+        parts: dict[str, float] = {"hard": float(out.loss.detach())}
+        if opts.distill:
+            inputs = {k: v for k, v in batch.items() if k != "labels"}
+            teacher.to(device)
+            with torch.no_grad():
+                t_out = teacher(**inputs, output_hidden_states=True)
+            pred = prediction_loss(out.logits, t_out.logits, opts.temperature)
+            if z is None:
+                alive = [True] * num_layers
+            else:
+                alive = [a or f for a, f in zip(z.attention_active(num_layers), z.ffn_active(num_layers), strict=True)]
+            proj.to(device)
+            lay, _ = layer_loss(out.hidden_states, t_out.hidden_states, teacher_layers, alive, proj,
+                                batch["attention_mask"])
+            loss = opts.alpha_pred * pred + opts.alpha_layer * lay + opts.alpha_hard * out.loss
+            parts.update(pred=float(pred.detach()), layer=float(lay.detach()))
+        else:
+            loss = out.loss
+        if pruning:
+            s_hat = expected_sparsity(shape, masks.keep_probs())
+            lag, info = controller.penalty(s_hat, step)
+            loss = loss + lag
+            parts.update(lagrangian=float(lag.detach()), expected_sparsity=float(s_hat.detach()), **info)
+        parts["loss"] = float(loss.detach())
+        return loss, parts
+
+    return loss_fn
+
+
+def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    from greenprune.data import encode
+    from greenprune.modeling import ModelBundle
+    from greenprune.models import (
+        CofiMaskModule,
+        CofiMasks,
+        PrunableShape,
+        count_prunable_params,
+        expected_sparsity,
+        to_compact,
+    )
+    from greenprune.training import train, trainable_groups
+
+    student_model = dense_student(job.current.model)
+    on_pruned = getattr(job.tuner, "on_pruned", None)
+    if on_pruned is not None:  # keep what the tuner trained in an earlier phase (e.g. distill's adapters)
+        on_pruned(job.current.model, student_model, CofiMasks())
+    student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
+                          dict(job.current.info))
+    job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
+    from greenprune.compression import tuner_overrides
+
+    own = {k: v for k, v in {"epochs": opts.epochs, "learning_rate": opts.learning_rate}.items() if v is not None}
+    cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **own})
+    features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * math.ceil(len(features) / cfg.batch_size)))
+    warmup = opts.sparsity_warmup_steps
+    if warmup is None:
+        warmup = int(opts.sparsity_warmup * max(0, total - opts.prepruning_steps))
+    controller = LagrangianController(job.sparsity, warmup, opts.prepruning_steps, opts.lambda_lr)
+    masks = CofiMaskModule.from_config(student_model.config, kinds=tuple(opts.prune), init=opts.mask_init)
+    shape = PrunableShape.from_config(student_model.config)
+    hidden = student_model.config.hidden_size
+    proj = torch.nn.Linear(hidden, hidden)
+    with torch.no_grad():  # start as the identity: the widths are equal before hidden dims go
+        proj.weight.copy_(torch.eye(hidden))
+        proj.bias.zero_()
+    teacher = job.teacher.model.eval()
+    state = {"step": 0}
+
+    def on_step(step: int, _total: int) -> None:
+        state["step"] = step
+
+    groups = [*trainable_groups(student_model, cfg.weight_decay), {"params": list(proj.parameters()),
+                                                                     "weight_decay": 0.0}]
+    mask_optimizer = torch.optim.AdamW(masks.parameters(), lr=opts.mask_lr, weight_decay=0.0)
+    result = train(student_model, features, student.tokenizer, cfg, seed=ctx.config.seed, progress=ctx.progress,
+                   description=f"compress: cofi @ {job.sparsity}",
+                   loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
+                   extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
+
+    masks.eval()
+    student_model.eval()
+    with torch.no_grad():
+        final = masks.deterministic()
+        expected_final = float(expected_sparsity(shape, masks.keep_probs()))
+    compact = to_compact(student_model, final)
+    if on_pruned is not None:  # the tuner's own modules (adapters) follow the kept hidden dims
+        on_pruned(student_model, compact, final)
+    compact.eval()
+    diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
+    dense_count = count_prunable_params(student_model)
+    details = {
+        "target_sparsity": job.sparsity,
+        "expected_sparsity_final": expected_final,
+        "measured_sparsity_of_input": 1 - count_prunable_params(compact) / dense_count,
+        "masked_vs_compact_max_abs_logit_diff": diff,
+        "train": result.summary(),
+        "trace": result.trace,
+        "distill": opts.distill,
+        "prepruning_steps": opts.prepruning_steps,
+        "sparsity_warmup_steps": warmup,
+        "teacher_layers_distilled": opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers),
+    }
+    return ModelBundle(compact, student.tokenizer, student.name, "compressed:cofi", student.info), details
+
+
+def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[dict[str, Any]],
+                    tokenizer: Any) -> float:
+    """Check, on real inputs, that the compact model computes what the masked model computed."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    batch = DataCollatorWithPadding(tokenizer, return_tensors="pt")(features)
+    batch.pop("labels", None)
+    device = next(compact.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with torch.no_grad():
+        a = masked_model(**batch, masks=masks.to(device)).logits
+        b = compact(**batch).logits
+    return float((a - b).abs().max())
