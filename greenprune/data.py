@@ -8,7 +8,16 @@ from greenprune.tasks import Example, Task
 
 
 def encode(examples: list[Example], tokenizer: Any, task: Task, max_length: int) -> list[dict[str, Any]]:
-    """Tokenise examples (no padding here: batches are padded to their own longest example)."""
+    """Tokenise examples (no padding here: batches are padded to their own longest example).
+
+    Question answering builds windowed span features instead (:func:`greenprune.qa.encode_train`),
+    whose length is the task's own ``max_length``: the window defines the features, so it belongs
+    to the task rather than to one training phase.
+    """
+    if task.kind == "qa":
+        from greenprune.qa import encode_train
+
+        return encode_train(examples, tokenizer, task)  # type: ignore[arg-type]  # a QATask
     if not examples:
         return []
     texts_a = [e["text_a"] for e in examples]

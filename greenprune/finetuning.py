@@ -21,18 +21,21 @@ from greenprune.tasks import Task, TaskData
 
 
 def cache_key(pretrained: ModelBundle, task: Task, data: TaskData, cfg: TrainConfig, seed: int) -> str:
-    blob = json.dumps({
+    key: dict[str, object] = {
         "model": pretrained.info.get("fingerprint", pretrained.name), "task": task.name,
         "data": data.fingerprint(), "train": cfg.model_dump(), "seed": seed,
-    }, sort_keys=True)
+    }
+    if task.kind == "qa":
+        # QA windows (max_length, doc_stride, ...) are task settings that change the training
+        # features; other kinds add nothing, so their existing cache entries stay valid.
+        key["task_settings"] = task.as_dict()
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskData,
                     cfg: TrainConfig, description: str) -> tuple[ModelBundle, dict[str, Any]]:
     """Return the fine-tuned model and details (``cache_hit``, training summary, trace)."""
-    from transformers import AutoModelForSequenceClassification
-
     from greenprune.data import encode
     from greenprune.training import train
 
@@ -41,7 +44,7 @@ def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: 
     meta_file = entry / "greenprune-finetune.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(entry)
+        model = task.auto_model_class().from_pretrained(entry)
         model.eval()
         ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
         bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})

@@ -8,7 +8,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-#: One example: ``{"text_a": str, "text_b": str | None, "label": int | float}``.
+#: One example: ``{"text_a": str, "text_b": str | None, "label": int | float}``; a question-answering
+#: example (``kind == "qa"``) is ``{"id", "title", "question", "context", "answers": {"text": [...],
+#: "answer_start": [...]}}`` plus ``text_a``/``text_b`` (question/context) for code that reads text pairs.
 Example = dict[str, Any]
 
 
@@ -16,7 +18,7 @@ Example = dict[str, Any]
 class Task:
     name: str
     title: str
-    kind: Literal["classification", "regression"]
+    kind: Literal["classification", "regression", "qa"]
     num_labels: int
     #: the metrics the evaluator reports, official ones first
     metrics: tuple[str, ...]
@@ -33,6 +35,14 @@ class Task:
             "metrics": list(self.metrics), "primary_metric": self.primary_metric,
             "dev_splits": list(self.dev_splits), "synthetic": self.synthetic,
         }
+
+    def auto_model_class(self) -> Any:
+        """The transformers Auto class of this task's model head (QA: start/end span logits)."""
+        import transformers
+
+        if self.kind == "qa":
+            return transformers.AutoModelForQuestionAnswering
+        return transformers.AutoModelForSequenceClassification
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 Importing this subpackage imports torch and transformers (the rest of greenprune imports it lazily)
 and registers ``CompactBertConfig`` / the models with transformers' Auto classes, so that
-``AutoModelForSequenceClassification.from_pretrained(saved_dir)`` works for saved compact models.
+``AutoModelForSequenceClassification.from_pretrained(saved_dir)`` (``AutoModelForQuestionAnswering`` for the
+QA head) works for saved compact models.
 """
 
 from __future__ import annotations
 
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
 from greenprune.models.compact_bert import (
     MODEL_TYPE,
@@ -15,6 +16,7 @@ from greenprune.models.compact_bert import (
     CompactBertForSequenceClassification,
     CompactBertModel,
 )
+from greenprune.models.compact_qa import CompactBertForQuestionAnswering
 from greenprune.models.io import from_hf_bert, load_compact, save_compact
 from greenprune.models.l0 import DEFAULT_INIT, CofiMaskModule, HardConcreteGate, log_alpha_for_droprate
 from greenprune.models.masks import CofiMasks
@@ -31,6 +33,7 @@ from greenprune.models.sparsity import (
 AutoConfig.register(MODEL_TYPE, CompactBertConfig, exist_ok=True)
 AutoModel.register(CompactBertConfig, CompactBertModel, exist_ok=True)
 AutoModelForSequenceClassification.register(CompactBertConfig, CompactBertForSequenceClassification, exist_ok=True)
+AutoModelForQuestionAnswering.register(CompactBertConfig, CompactBertForQuestionAnswering, exist_ok=True)
 
 __all__ = [
     "DEFAULT_INIT",
@@ -38,6 +41,7 @@ __all__ = [
     "CofiMaskModule",
     "CofiMasks",
     "CompactBertConfig",
+    "CompactBertForQuestionAnswering",
     "CompactBertForSequenceClassification",
     "CompactBertModel",
     "HardConcreteGate",

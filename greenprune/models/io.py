@@ -2,7 +2,7 @@
 
 A saved directory is an ordinary transformers checkpoint whose config has ``model_type`` =
 ``"greenprune-bert"``; after ``import greenprune.models`` it also loads through
-``AutoModelForSequenceClassification.from_pretrained``.
+``AutoModelForSequenceClassification.from_pretrained`` (``AutoModelForQuestionAnswering`` for a QA head).
 """
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from greenprune.models.compact_bert import CompactBertConfig, CompactBertForSequenceClassification
+from greenprune.models.compact_qa import CompactBertForQuestionAnswering
+
+#: a compact model with either task head
+CompactModel = CompactBertForSequenceClassification | CompactBertForQuestionAnswering
 
 
-def save_compact(model: CompactBertForSequenceClassification, tokenizer: Any | None, path: str | Path) -> Path:
+def save_compact(model: CompactModel, tokenizer: Any | None, path: str | Path) -> Path:
     """Write ``model`` (safetensors weights + config.json) and, if given, ``tokenizer`` to ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -23,18 +29,24 @@ def save_compact(model: CompactBertForSequenceClassification, tokenizer: Any | N
     return path
 
 
-def load_compact(path: str | Path, device: str | None = None) -> CompactBertForSequenceClassification:
-    """Load a model written by :func:`save_compact`, in eval mode."""
-    model = CompactBertForSequenceClassification.from_pretrained(str(path))
+def load_compact(path: str | Path, device: str | None = None) -> CompactModel:
+    """Load a model written by :func:`save_compact` (the head its config names), in eval mode."""
+    config = CompactBertConfig.from_pretrained(str(path))
+    qa = CompactBertForQuestionAnswering.__name__ in (config.architectures or [])
+    cls = CompactBertForQuestionAnswering if qa else CompactBertForSequenceClassification
+    model = cls.from_pretrained(str(path))
     if device is not None:
         model = model.to(device)
     return model.eval()
 
 
-def from_hf_bert(hf_model: Any) -> CompactBertForSequenceClassification:
-    """Dense CompactBert copy of a HF ``BertForSequenceClassification`` (any depth, width, heads)."""
+def from_hf_bert(hf_model: Any) -> CompactModel:
+    """Dense CompactBert copy of a HF ``BertForSequenceClassification`` or ``BertForQuestionAnswering``
+    (any depth, width, heads)."""
     config = CompactBertConfig.from_bert_config(hf_model.config)
-    model = CompactBertForSequenceClassification(config)
+    # HF's QA model is recognised by its head: the span projection ``qa_outputs``.
+    qa = isinstance(getattr(hf_model, "qa_outputs", None), torch.nn.Linear)
+    model = (CompactBertForQuestionAnswering if qa else CompactBertForSequenceClassification)(config)
     ref = next(hf_model.parameters())
     model.to(device=ref.device, dtype=ref.dtype)
     # Older transformers versions stored position_ids / token_type_ids buffers; we build them on the fly.

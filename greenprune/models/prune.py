@@ -3,9 +3,9 @@
 Given deterministic CoFi masks (Xia, Zhong, Chen, ACL 2022), every zero gate removes its structure
 (heads: Q/K/V rows and output-projection columns; FFN units: up rows and down columns; hidden dims:
 embedding columns, every projection's rows/columns along the hidden width, LayerNorm entries and the
-pooler's input columns; whole sublayers when their block gate or all of their units are 0). Non-zero
-gate values, which may lie in (0, 1), are folded into the weights, mirroring where the masked forward
-(``layers.py``) multiplies them:
+pooler's or the QA head's input columns; whole sublayers when their block gate or all of their units
+are 0). Non-zero gate values, which may lie in (0, 1), are folded into the weights, mirroring where
+the masked forward (``layers.py``) multiplies them:
 
 * ``head_z`` scales a head's context = softmax(QK^T) V, which is linear in V: fold into V's rows;
 * ``mha_z`` and ``hidden_z`` scale the attention output projection's output: fold into its rows/bias;
@@ -31,6 +31,7 @@ from greenprune.models.compact_bert import (
     CompactBertModel,
     layer_gates,
 )
+from greenprune.models.io import CompactModel
 from greenprune.models.masks import CofiMasks, kept_index
 
 Tensor = torch.Tensor
@@ -47,7 +48,7 @@ def _gate(z: Tensor | None, size: int, like: Tensor) -> Tensor:
 class _StateBuilder:
     """Collects the sliced, gate-folded tensors of the compact model under their HF-style names."""
 
-    def __init__(self, model: CompactBertForSequenceClassification, hidx: Tensor, hval: Tensor) -> None:
+    def __init__(self, model: CompactModel, hidx: Tensor, hval: Tensor) -> None:
         self.src = dict(model.named_parameters())
         self.out: dict[str, Tensor] = {}
         self.hidx, self.hval = hidx, hval
@@ -81,7 +82,7 @@ class _StateBuilder:
 
 
 @torch.no_grad()
-def to_compact(model: CompactBertForSequenceClassification, masks: CofiMasks) -> CompactBertForSequenceClassification:
+def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
     """A new, physically smaller model equal (in eval mode) to ``model`` run with ``masks``.
 
     ``masks`` must be deterministic (zeros = removed; kept values in (0, 1] are folded in). The input
@@ -89,7 +90,7 @@ def to_compact(model: CompactBertForSequenceClassification, masks: CofiMasks) ->
     """
     cfg = model.config
     gates = layer_gates(cfg, masks)  # validates the mask shapes against the architecture
-    ref = model.classifier.weight
+    ref = model.bert.embeddings.word_embeddings.weight  # device and dtype of the model (any head)
     hidx = kept_index(masks.hidden_z, cfg.kept_hidden).to(ref.device)
     if hidx.numel() == 0:
         raise ValueError("hidden_z removes every hidden dimension")
@@ -138,8 +139,14 @@ def to_compact(model: CompactBertForSequenceClassification, masks: CofiMasks) ->
         else:
             ffn_left.append(0)
 
-    sb.linear("bert.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
-    sb.linear("classifier")
+    if model.bert.pooler is not None:
+        sb.linear("bert.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
+    if isinstance(model, CompactBertForSequenceClassification):
+        sb.linear("classifier")  # reads the pooler's output, which keeps the full width
+    else:
+        # The QA head reads every token's final hidden state, whose kept dims the last LayerNorm
+        # already carries (gate folded in), so only its input columns go.
+        sb.linear("qa_outputs", cols=hidx)
 
     new_cfg = copy.deepcopy(cfg)
     new_cfg.layer_heads, new_cfg.layer_ffn, new_cfg.kept_hidden = heads_left, ffn_left, int(hidx.numel())

@@ -145,16 +145,23 @@ def _renumber(layers: Any) -> None:
 
 
 def prediction_loss(student_logits: Any, teacher_logits: Any, temperature: float) -> Any:
-    """Distillation of the predictions.
+    """Distillation of the predictions (logits, or whole model outputs).
 
     Classification: ``KL(softmax(t / T) || softmax(s / T)) * T**2`` averaged over the batch
     (Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"). Dividing by ``T`` softens
     both distributions so the teacher's "dark knowledge" (which wrong classes it finds plausible)
     carries signal; ``T**2`` keeps the gradient scale independent of ``T``.
     Regression (one output): plain MSE to the teacher's score, which has no distribution to soften.
+    Extractive QA (outputs with ``start_logits``/``end_logits``): the mean of that KL over the
+    span-start and the span-end distributions across tokens.
     """
     import torch.nn.functional as F
 
+    if getattr(student_logits, "start_logits", None) is not None:
+        return (prediction_loss(student_logits.start_logits, teacher_logits.start_logits, temperature)
+                + prediction_loss(student_logits.end_logits, teacher_logits.end_logits, temperature)) / 2
+    student_logits = getattr(student_logits, "logits", student_logits)
+    teacher_logits = getattr(teacher_logits, "logits", teacher_logits)
     s, t = student_logits.float(), teacher_logits.float()
     if s.shape[-1] == 1:
         return F.mse_loss(s, t)
@@ -211,7 +218,7 @@ def make_loss_fn(teacher: Any, student_to_teacher: dict[int, int], *, temperatur
         with torch.no_grad():
             t_out = teacher(**inputs, output_hidden_states=want_hidden)
         s_out = model(**batch, output_hidden_states=want_hidden)
-        kd = prediction_loss(s_out.logits, t_out.logits, temperature)
+        kd = prediction_loss(s_out, t_out, temperature)  # whole outputs: QA has start and end logits
         total = alpha_kd * kd
         parts = {"kd": float(kd.detach())}
         if want_hidden:

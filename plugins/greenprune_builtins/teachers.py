@@ -47,7 +47,7 @@ def _fingerprint(location: str) -> str:
 
 @hookimpl(trylast=True)
 def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from greenprune.modeling import ModelBundle
@@ -55,12 +55,13 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
     kind, location = resolve(spec)
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" warning is expected here
     hf_logging.disable_progress_bar()  # greenprune shows its own progress
-    kwargs: dict[str, Any] = {"num_labels": task.num_labels}
+    # A QA head is always two logits (span start, end) per token: no label count to pass.
+    kwargs: dict[str, Any] = {} if task.kind == "qa" else {"num_labels": task.num_labels}
     if task.kind == "regression":
         kwargs["problem_type"] = "regression"
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
-        model = AutoModelForSequenceClassification.from_pretrained(location, **kwargs)
+        model = task.auto_model_class().from_pretrained(location, **kwargs)
     except OSError as exc:
         if kind == "hub":
             first = str(exc).strip().splitlines()[0][:160]

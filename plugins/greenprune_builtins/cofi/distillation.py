@@ -1,7 +1,8 @@
 """Distillation losses used while pruning (CoFi §3.3).
 
 Prediction distillation: KL between temperature-softened teacher and student distributions
-(Hinton et al., 2015), or MSE of the outputs for regression. Layer distillation: each chosen
+(Hinton et al., 2015), or MSE of the outputs for regression; for extractive QA, the mean of the KLs
+of the span-start and span-end distributions over the tokens. Layer distillation: each chosen
 teacher layer is matched by the student layer that currently imitates it best, through one learned
 linear map (CoFi's dynamic layer mapping). Because CoFi may remove whole layers, the mapping is
 recomputed every step, only over student layers that are still alive, and it is monotone (a later
@@ -21,14 +22,28 @@ def default_teacher_layers(num_layers: int) -> list[int]:
     return sorted({round((i + 1) * num_layers / n) for i in range(n)})
 
 
-def prediction_loss(student_logits: Any, teacher_logits: Any, temperature: float) -> Any:
+def output_logits(out: Any) -> tuple[Any, ...]:
+    """The distributions a model output predicts: ``(logits,)``, or ``(start_logits, end_logits)``
+    for a QA output; a bare tensor is its own logits."""
+    if getattr(out, "start_logits", None) is not None:
+        return out.start_logits, out.end_logits
+    return (getattr(out, "logits", out),)
+
+
+def prediction_loss(student: Any, teacher: Any, temperature: float) -> Any:
+    """``student``/``teacher``: logits, or model outputs (classification, regression or QA)."""
     import torch.nn.functional as F
 
-    if student_logits.shape[-1] == 1:  # regression: match the teacher's output directly
-        return F.mse_loss(student_logits.float(), teacher_logits.float())
+    pairs = list(zip(output_logits(student), output_logits(teacher), strict=True))
     t = temperature
-    return F.kl_div(F.log_softmax(student_logits.float() / t, -1), F.softmax(teacher_logits.float() / t, -1),
-                    reduction="batchmean") * t * t
+    losses = []
+    for s_logits, t_logits in pairs:
+        if s_logits.shape[-1] == 1:  # regression: match the teacher's output directly
+            losses.append(F.mse_loss(s_logits.float(), t_logits.float()))
+        else:
+            losses.append(F.kl_div(F.log_softmax(s_logits.float() / t, -1), F.softmax(t_logits.float() / t, -1),
+                                   reduction="batchmean") * t * t)
+    return sum(losses[1:], losses[0]) / len(losses)
 
 
 def layer_loss(student_hidden: tuple[Any, ...], teacher_hidden: tuple[Any, ...], teacher_layers: list[int],

@@ -6,16 +6,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, prediction_loss
+from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, output_logits, prediction_loss
 from greenprune_builtins.cofi.lagrangian import LagrangianController
 
 
 def dense_student(model: Any) -> Any:
     """The model to prune as greenprune's compact BERT (dense): HF BERT of any depth converts."""
     from greenprune.errors import UserError
-    from greenprune.models import CompactBertForSequenceClassification, from_hf_bert
+    from greenprune.models import MODEL_TYPE, from_hf_bert
 
-    if isinstance(model, CompactBertForSequenceClassification):
+    if getattr(model.config, "model_type", "") == MODEL_TYPE:  # already compact (any head): prune a copy
         import copy
 
         return copy.deepcopy(model)
@@ -47,7 +47,7 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
             teacher.to(device)
             with torch.no_grad():
                 t_out = teacher(**inputs, output_hidden_states=True)
-            pred = prediction_loss(out.logits, t_out.logits, opts.temperature)
+            pred = prediction_loss(out, t_out, opts.temperature)  # QA: start and end distributions
             if z is None:
                 alive = [True] * num_layers
             else:
@@ -160,6 +160,6 @@ def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[
     device = next(compact.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     with torch.no_grad():
-        a = masked_model(**batch, masks=masks.to(device)).logits
-        b = compact(**batch).logits
-    return float((a - b).abs().max())
+        a = output_logits(masked_model(**batch, masks=masks.to(device)))
+        b = output_logits(compact(**batch))
+    return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))

@@ -25,6 +25,8 @@ METRIC_KEYS: dict[str, str] = {
     "matthews_correlation": "matthews_correlation",
     "pearsonr": "pearson",
     "spearmanr": "spearman",
+    # SQuAD v1.1/v2.0; also returns exact_match (and HasAns_*/NoAns_* for v2)
+    "squad": "f1",
 }
 
 #: GLUE task -> its official metric modules; tasks not listed are scored by accuracy alone
