@@ -147,6 +147,74 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
         click.echo(f"{r['meter']:14} {state:12} {kind:9} {r['reason']}")
 
 
+@cli.command()
+@click.option("--task", "tasks", multiple=True, help="Task axis, repeatable.")
+@click.option("--chain", "chains", multiple=True, metavar="A+B",
+              help="Compressor chain axis, repeatable: compressors joined by '+' (distill+cofi), or none.")
+@click.option("--tuner", "tuners", multiple=True, help="Tuner axis, repeatable.")
+@click.option("--sparsity", "sparsities", multiple=True, type=float,
+              help="Sparsity axis, repeatable, in [0, 1); 0 = the chain without its pruning compressors.")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Seed axis, repeatable.")
+@click.option("--teacher", help="minilm (default, embedded), a local model folder, or a Hub id.")
+@click.option("--data-dir", type=click.Path(path_type=Path), envvar="GREENPRUNE_DATA_DIR",
+              help="Folder in the GLUE TSV layout (or env GREENPRUNE_DATA_DIR).")
+@click.option("--meter", "meters", multiple=True, help="Energy meter, repeatable (default auto).")
+@click.option("--epochs", type=float, help="Training epochs of every phase.")
+@click.option("--max-train-samples", type=int, help="Subsample the training set (seeded).")
+@click.option("--max-eval-samples", type=int, help="Subsample each dev split (seeded).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/sweep"), show_default=True,
+              help="Output folder: results.jsonl, cells/ (config and log per cell), report.md, report.html.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML file: a run config plus a [sweep] table (tasks, chains, tuners, sparsities, seeds).")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config value.")
+@click.option("--shard", metavar="I/N", help="Run only the cells whose index modulo N is I (0 <= I < N).")
+@click.option("--dry-run", is_flag=True, help="List the cells (validated) and exit.")
+@click.pass_obj
+def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], tuners: tuple[str, ...],
+          sparsities: tuple[float, ...], seeds: tuple[int, ...], out: Path, config_file: Path | None,
+          sets: tuple[str, ...], shard: str | None, dry_run: bool, **flags: Any) -> None:
+    """Run a matrix of benches: tasks x chains x tuners x sparsities x seeds.
+
+    Each cell runs in its own process (a crash is recorded, the sweep goes on); cells already
+    finished in OUT are skipped; results from shards merge with greenprune report DIR1 DIR2."""
+    from functools import partial
+
+    from greenprune.components import collect
+    from greenprune.plugins import make_plugin_manager
+    from greenprune.progress import Progress
+    from greenprune.report import render_reports
+    from greenprune.results import ResultStore
+    from greenprune.sweep import expand, latest_per_key, load_plan, parse_shard, select_shard, validate_cells
+    from greenprune.sweep_cells import run_cell, run_cells
+
+    part = parse_shard(shard)
+    axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds}
+    base, sweep_axes = load_plan(config_file, flags, list(sets), axes)
+    catalogue = collect(make_plugin_manager(obj["disable"]))
+    cells = expand(base, sweep_axes, catalogue)
+    validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    mine = select_shard(cells, part)
+    if dry_run:
+        done = ResultStore(out).finished_keys()
+        click.echo(f"{len(cells)} cells; shard {part[0]}/{part[1]}: {len(mine)} ({sum(c.key in done for c in mine)} "
+                   f"finished in {out})")
+        for c in mine:
+            click.echo(f"{c.index:4d}  {c.key}  {'done   ' if c.key in done else 'pending'}  {c.label()}")
+        return
+    progress = Progress(quiet=obj["quiet"])
+    if any(c.config.task == "demo" for c in mine):
+        progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
+    progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
+    summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
+    # One result per run key (a failed cell that later succeeded counts once).
+    sections = list(catalogue.by_kind["report_section"].values())
+    md, html = render_reports(latest_per_key(ResultStore(out).load()), out, sections)
+    progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
+                 f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    if summary.failed:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="greenprune", standalone_mode=False)

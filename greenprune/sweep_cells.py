@@ -1,0 +1,214 @@
+"""Running sweep cells: each one a ``greenprune bench`` subprocess with its own TOML config.
+
+A subprocess per cell is the isolation boundary: a segfault, a CUDA error that poisons the
+process, or the kernel's out-of-memory killer ends that cell only. The child writes its own
+result line when it gets that far; when it dies first, the parent writes a failed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenprune.results import RESULTS_FILE, ResultStore, RunResult
+
+if TYPE_CHECKING:
+    from greenprune.progress import Progress
+    from greenprune.sweep import Cell
+
+CELLS_DIR = "cells"
+#: how the parent starts a cell; tests swap in a command that fails on purpose
+DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "greenprune")
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+# ---------------------------------------------------------------------------------------------
+# A minimal TOML writer (the standard library reads TOML but does not write it)
+# ---------------------------------------------------------------------------------------------
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):  # before int: bool is an int subclass
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
+    if isinstance(v, (str, Path)):
+        # JSON string escapes are valid TOML basic-string escapes; DEL is the one control
+        # character JSON leaves raw and TOML forbids.
+        return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        # None has no TOML form; every None-able config field defaults to None, so leaving the
+        # key out reads back as the same value.
+        items = [f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None]
+        return "{" + ", ".join(items) + "}"
+    raise TypeError(f"no TOML form for {type(v).__name__} value {v!r}")
+
+
+def _toml_key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """``data`` as TOML: one ``key = value`` line per top-level key, nested tables inline."""
+    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# One cell
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CellOutcome:
+    status: str  # "ok" or "failed"
+    error: str | None = None
+
+
+def write_cell_config(cell: Cell, out_dir: Path) -> Path:
+    """``OUT/cells/<run key>.toml``, checked to read back as the very same run (same run key),
+    since resuming and merging shards both rely on that key."""
+    from greenprune.config import build_config
+
+    path = Path(out_dir) / CELLS_DIR / f"{cell.key}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = f"# greenprune sweep cell {cell.index}: {cell.label()}\n# run key {cell.key}\n"
+    path.write_text(head + dumps_toml(cell.config.model_dump(mode="json")), encoding="utf-8")
+    runs = build_config(path).runs()
+    if len(runs) != 1 or runs[0].run_key() != cell.key:
+        raise RuntimeError(f"cell config {path} does not read back as the same run (a greenprune bug)")
+    return path
+
+
+def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
+             command: Sequence[str] = DEFAULT_COMMAND) -> CellOutcome:
+    """Run one cell as ``greenprune bench --config OUT/cells/<key>.toml --out OUT``; its output
+    goes to ``OUT/cells/<key>.log``. Returns what the results file says about it afterwards."""
+    out_dir = Path(out_dir)
+    config = write_cell_config(cell, out_dir)
+    log = config.with_suffix(".log")
+    results = out_dir / RESULTS_FILE
+    offset = results.stat().st_size if results.exists() else 0
+    args = [*command, *(a for name in disable for a in ("--disable", name)), "bench", "--config", str(config),
+            "--out", str(out_dir)]
+    started = _now()
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(f"=== {started} {' '.join(args)}\n")
+        fh.flush()
+        # Same working directory and environment as the sweep: relative data paths resolve the
+        # same way and every cell finds the same teacher cache (GREENPRUNE_CACHE or cache_dir).
+        proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=os.getcwd(),
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            # The child got the same Ctrl-C; give it a moment to exit, then make sure it does.
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    mine = [r for r in _appended(results, offset) if r.run_key == cell.key]
+    if mine:  # the child recorded the run itself (ok, or failed with its own error)
+        return CellOutcome(mine[-1].status, mine[-1].error)
+    error = f"cell process {_describe_exit(code)}; last output: {_tail(log)} (log: {log})"
+    ResultStore(out_dir).append(RunResult(
+        run_key=cell.key, status="failed", error=error, started_at=started, finished_at=_now(),
+        config=cell.config.model_dump(mode="json"),
+        extra={"sweep": {"cell": cell.index, "exit_code": code, "log": str(log), "config_file": str(config)}}))
+    return CellOutcome("failed", error)
+
+
+def _appended(results: Path, offset: int) -> list[RunResult]:
+    if not results.exists():
+        return []
+    with open(results, "rb") as fh:
+        fh.seek(offset)
+        tail = fh.read().decode("utf-8", errors="replace")
+    out = []
+    for line in tail.splitlines():
+        try:
+            out.append(RunResult.model_validate(json.loads(line)))
+        except ValueError:  # a torn line from a killed child (JSONDecodeError is a ValueError)
+            continue
+    return out
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (often the out-of-memory killer)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{why}"
+    if code == 2:
+        return "stopped on a user error (exit code 2)"
+    return f"exited with code {code}"
+
+
+def _tail(log: Path, lines: int = 3, limit: int = 600) -> str:
+    text = _ANSI.sub("", log.read_text(encoding="utf-8", errors="replace"))
+    last = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("=== ")][-lines:]
+    joined = " | ".join(last) or "(none)"
+    return joined if len(joined) <= limit else "…" + joined[-limit:]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep loop
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepSummary:
+    skipped: list[Cell] = field(default_factory=list)
+    ok: list[Cell] = field(default_factory=list)
+    failed: list[Cell] = field(default_factory=list)
+
+
+CellRunner = Callable[["Cell", Path], CellOutcome]
+
+
+def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
+              runner: CellRunner | None = None) -> SweepSummary:
+    """Run every cell not already finished (status ok) in ``out_dir``, one after the other; a
+    failed cell is recorded and the next one starts."""
+    runner = runner or run_cell
+    done = ResultStore(out_dir).finished_keys()
+    summary = SweepSummary(skipped=[c for c in cells if c.key in done])
+    todo = [c for c in cells if c.key not in done]
+    if summary.skipped:
+        progress.say(f"[green]{len(summary.skipped)} of {len(cells)} cells already finished in "
+                     f"{Path(out_dir) / RESULTS_FILE}, skipped[/green]")
+    with progress.bar("sweep cells", len(todo)) as advance:
+        for n, cell in enumerate(todo, 1):
+            progress.say(f"[bold]cell {n}/{len(todo)} (#{cell.index}): {cell.label()}[/bold]")
+            outcome = runner(cell, Path(out_dir))
+            if outcome.status == "ok":
+                summary.ok.append(cell)
+            else:
+                summary.failed.append(cell)
+                progress.say(f"[red]cell #{cell.index} failed: {outcome.error}[/red]")
+            advance(1, ok=len(summary.ok), failed=len(summary.failed))
+    return summary

@@ -1,0 +1,144 @@
+"""The study report section: a sweep's trade-offs per (teacher, task).
+
+Figures (from :mod:`greenprune.report.study_figures` and :mod:`greenprune.report.trace_figures`):
+every task metric after compression and after tuning vs sparsity (STS-B: Pearson and Spearman),
+inference energy and training time vs sparsity, accuracy-vs-energy Pareto frontiers, CoFi's
+lambdas and the loss parts over steps. Tables: the runs on each Pareto frontier, and per-layer
+Q/K/V and FFN up-projection widths of every run side by side (removed blocks show as None).
+
+A plugin of its own (entry point ``report-study``) so it can be disabled on its own
+(``--disable report-study``) and so the built-in sections module stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenprune import hookimpl
+from greenprune.components import Component
+from greenprune.report import facts
+from greenprune.report.markup import MISSING, Doc, Fmt
+
+if TYPE_CHECKING:
+    from greenprune.report import FigureFile
+    from greenprune.results import RunResult
+
+
+class Study:
+    title = "Study: trade-offs across runs"
+
+    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+        from greenprune.report.study_figures import energy_source, source_label
+
+        doc = Doc(fmt)
+        if not results:
+            return doc.para("No runs.", note=True).render()
+        for key, runs in facts.grouped(results).items():
+            ok = [r for r in runs if r.status == "ok"]
+            doc.heading(f"Teacher {key[0]} on {key[1]}")
+            if not ok:
+                doc.para("No run of this group finished.", note=True)
+                continue
+            doc.bullets(_facts(ok))
+            source = energy_source(ok)
+            if source is not None:
+                doc.para(f"Runs on the Pareto frontier of {facts.primary_metric(ok[0]) or 'the metric'} vs "
+                         f"energy per inference example ({source_label(ok, source)}):")
+                doc.table(["Run", "Target sparsity", "Measured sparsity", "Metric", "J per example"],
+                          _frontier_rows(ok, source))
+            _layer_tables(doc, ok)
+        doc.para("Figures follow: metric vs sparsity after compression and after tuning, inference energy and "
+                 "training time vs sparsity, Pareto frontiers, CoFi's λ1/λ2 and loss parts per step. Size vs "
+                 "sparsity and speed-up vs size are in the Comparison section.", note=True)
+        return doc.render()
+
+    def figures(self, results: list[RunResult], fig_dir: Path) -> list[FigureFile]:
+        from greenprune.report.study_figures import study_figures
+
+        out: list[FigureFile] = []
+        for key, runs in facts.grouped(results).items():
+            out += study_figures(key, runs, fig_dir)
+        return out
+
+
+def _facts(ok: list[RunResult]) -> list[str]:
+    variants = list(dict.fromkeys(facts.variant(r) for r in ok))
+    sparsities = sorted({s for r in ok if (s := facts.target_sparsity(r)) is not None})
+    seeds = sorted({str(r.config.get("seed")) for r in ok})
+    return [f"Finished runs: {len(ok)}; variants (chain / tuner): {', '.join(variants)}",
+            f"Target sparsities: {', '.join(f'{s:g}' for s in sparsities) or 'none (dense runs only)'}; "
+            f"seeds: {', '.join(seeds)}"]
+
+
+def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
+    from greenprune.report import markup
+    from greenprune.report.study_figures import inference_joules, pareto_front
+
+    metric, splits = facts.primary_metric(ok[0]), facts.dev_splits(ok)
+    if metric is None or not splits:
+        return []
+    points: dict[tuple[float, float], RunResult] = {}
+    for r in ok:
+        x, y = inference_joules(r.student, source), facts.value(r.student, splits[0], metric)
+        if x is not None and y is not None:
+            points.setdefault((x, y), r)
+    rows = []
+    for x, y in pareto_front(list(points)):
+        r = points[(x, y)]
+        rows.append([_label(r, ok), markup.percent(facts.target_sparsity(r)),
+                     markup.percent(facts.measured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
+    return rows
+
+
+def _label(r: RunResult, runs: list[RunResult]) -> str:
+    from greenprune.report.trace_figures import run_label
+
+    return run_label(r, runs)
+
+
+def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
+    with_layers = [r for r in ok if r.student.size and r.student.size.layers]
+    if not with_layers:
+        doc.para("No run recorded per-layer sizes.", note=True)
+        return
+    columns: list[tuple[str, list[dict[str, Any]]]] = []
+    teacher = next((r.teacher.size.layers for r in with_layers if r.teacher.size and r.teacher.size.layers), None)
+    if teacher:
+        columns.append(("teacher", teacher))
+    labels = [_label(r, ok) for r in with_layers]
+    for r, label in zip(with_layers, labels, strict=True):
+        unique = label if labels.count(label) == 1 else f"{label} ({r.run_key})"
+        columns.append((unique, r.student.size.layers if r.student.size else []))
+    depth = max(len(layers) for _, layers in columns)
+    headers = ["Layer", *(name for name, _ in columns)]
+    doc.para("Q/K/V output widths per layer (None: the attention block was removed; – : no such layer):")
+    doc.table(headers, [[str(i), *(_qkv(layers, i) for _, layers in columns)] for i in range(depth)])
+    doc.para("FFN up-projection width per layer (None: the feed-forward block was removed):")
+    doc.table(headers, [[str(i), *(_ffn(layers, i) for _, layers in columns)] for i in range(depth)])
+
+
+def _qkv(layers: list[dict[str, Any]], i: int) -> str:
+    if i >= len(layers):
+        return MISSING
+    dims = [layers[i].get(k) for k in ("q", "k", "v")]
+    return "None" if all(d is None for d in dims) else "/".join("None" if d is None else str(d) for d in dims)
+
+
+def _ffn(layers: list[dict[str, Any]], i: int) -> str:
+    if i >= len(layers) or "ffn" not in layers[i]:
+        return MISSING
+    return str(layers[i]["ffn"])  # None prints as None: the block is gone
+
+
+def sections() -> list[Component]:
+    return [Component(name="study", factory=lambda _opts: Study(),
+                      description="sweep trade-offs: metric/energy/time vs sparsity, Pareto, lambdas, "
+                                  "loss parts, per-layer Q/K/V and FFN widths")]
+
+
+@hookimpl
+def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
+    for component in sections():
+        register(component)

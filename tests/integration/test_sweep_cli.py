@@ -1,0 +1,61 @@
+"""``greenprune sweep`` end to end: real cell subprocesses on a tiny random BERT and the demo task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_cli import run
+
+pytestmark = pytest.mark.slow
+
+
+def lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def test_two_cell_sweep_shares_the_teacher_and_resumes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                       fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    args = ["sweep", "--out", str(out), "--chain", "none", "--tuner", "finetune", "--tuner", "adapter",
+            "--meter", "cpu-estimate", "--set", "adapter.bottleneck=4", *fast_flags]
+    code, listing, err = run([*args, "--dry-run"], capsys)
+    assert code == 0, err
+    assert "2 cells" in listing and listing.count("pending") == 2 and not out.exists()
+
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    first, second = lines(out)
+    assert [r["status"] for r in (first, second)] == ["ok", "ok"]
+    assert [r["config"]["tuner"] for r in (first, second)] == ["finetune", "adapter"]
+    # one cache for every cell: the second cell's teacher is the first one's fine-tune
+    teacher_phase = next(p for p in second["phases"] if p["name"] == "teacher-finetune")
+    assert teacher_phase["cache_hit"]
+    for r in (first, second):
+        assert (out / "cells" / f"{r['run_key']}.toml").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+
+    code, listing, _ = run([*args, "--dry-run"], capsys)
+    assert listing.count("done") == 2
+    code, _, err = run(args, capsys)
+    assert code == 0 and "2 of 2 cells already finished" in err
+    assert len(lines(out)) == 2
+
+
+def test_failing_cells_are_recorded_and_the_sweep_goes_on(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                         fast_flags: list[str]) -> None:
+    empty = tmp_path / "glue"  # no RTE/ folder: each cell stops on a user error in its own process
+    empty.mkdir()
+    out = tmp_path / "out"
+    code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(empty),
+                        "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 1, err
+    failed = lines(out)
+    assert [r["status"] for r in failed] == ["failed", "failed"]
+    assert [r["config"]["tuner"] for r in failed] == ["finetune", "adapter"]
+    for r in failed:
+        assert "user error (exit code 2)" in r["error"] and str(empty) in r["error"]
+        assert r["extra"]["sweep"]["exit_code"] == 2
+    assert "failed" in (out / "report.md").read_text()

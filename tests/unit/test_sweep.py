@@ -1,0 +1,216 @@
+"""Sweeps without models: matrix expansion, shards, config files, resume, and failing cells."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from greenprune.components import Catalogue, collect
+from greenprune.config import BenchConfig, build_config
+from greenprune.errors import UserError
+from greenprune.plugins import make_plugin_manager
+from greenprune.progress import Progress
+from greenprune.results import ResultStore, RunResult
+from greenprune.sweep import (
+    Cell,
+    SweepAxes,
+    expand,
+    latest_per_key,
+    load_plan,
+    parse_shard,
+    select_shard,
+    validate_cells,
+)
+from greenprune.sweep_cells import CellOutcome, dumps_toml, run_cell, run_cells, write_cell_config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "benchmarks" / "configs").glob("*.toml"))
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return collect(make_plugin_manager())
+
+
+def cells_for(catalogue: Catalogue, **axes: list) -> list[Cell]:
+    return expand(build_config(), SweepAxes(**axes), catalogue)
+
+
+def shape(cells: list[Cell]) -> list[tuple[str, float | None]]:
+    return [("+".join(c.config.compressors), c.config.sparsity) for c in cells]
+
+
+def test_chains_prune_at_each_sparsity_others_once(catalogue: Catalogue) -> None:
+    cells = cells_for(catalogue, chains=["none", "distill", "cofi", "distill+cofi"], sparsities=[0.6, 0.9])
+    assert shape(cells) == [("none", None), ("distill", None), ("cofi", 0.6), ("cofi", 0.9),
+                            ("distill+cofi", 0.6), ("distill+cofi", 0.9)]
+    assert [c.index for c in cells] == list(range(6))
+
+
+def test_full_matrix_order_is_stable(catalogue: Catalogue) -> None:
+    axes = {"tasks": ["rte", "mrpc"], "chains": ["cofi"], "tuners": ["finetune", "adapter"],
+            "sparsities": [0.5, 0.7], "seeds": [1, 2]}
+    cells = cells_for(catalogue, **axes)
+    assert len(cells) == 2 * 2 * 2 * 2
+    first = cells[0].config
+    assert (first.task, first.tuner, first.sparsity, first.seed) == ("rte", "finetune", 0.5, 1)
+    assert (cells[1].config.seed, cells[2].config.sparsity, cells[4].config.tuner) == (2, 0.7, "adapter")
+    assert [c.key for c in cells] == [c.key for c in cells_for(catalogue, **axes)]
+
+
+def test_sparsity_zero_is_the_dense_point_without_duplicates(catalogue: Catalogue) -> None:
+    cells = cells_for(catalogue, chains=["none", "cofi", "distill+cofi"], sparsities=[0, 0.5])
+    # cofi at 0 is "none", already in the matrix; distill+cofi at 0 is distill alone
+    assert shape(cells) == [("none", None), ("cofi", 0.5), ("distill", None), ("distill+cofi", 0.5)]
+    assert "dense point of distill+cofi" in cells[2].label()
+
+
+def test_pruning_chain_needs_sparsities(catalogue: Catalogue) -> None:
+    with pytest.raises(UserError, match="chain distill\\+cofi prunes: give sparsities"):
+        cells_for(catalogue, chains=["distill+cofi"])
+    with pytest.raises(UserError, match="unknown compressor 'cofy'"):
+        cells_for(catalogue, chains=["cofy"], sparsities=[0.5])
+
+
+def test_a_sweep_cell_is_the_same_run_as_bench(catalogue: Catalogue) -> None:
+    """Axes left out fall back to the run config, and the run key matches bench's for the same
+    settings: results of either command count as finished for the other."""
+    base = build_config(None, {"task": "rte", "compressors": ("cofi",), "sparsity": [0.3], "seed": 7},
+                        ["train.epochs=1"])
+    (cell,) = expand(base, SweepAxes(), catalogue)
+    assert cell.key == base.runs()[0].run_key()
+
+
+def test_validation_names_the_cell(catalogue: Catalogue) -> None:
+    cells = cells_for(catalogue, chains=["none", "distill+none"])
+    with pytest.raises(UserError, match=r"sweep cell 1 \(demo distill\+none .*cannot be chained"):
+        validate_cells(cells, catalogue)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_shards_partition_the_matrix(catalogue: Catalogue, n: int) -> None:
+    cells = cells_for(catalogue, tasks=["rte", "mrpc", "stsb"], chains=["none", "cofi"], sparsities=[0.5, 0.9],
+                      seeds=[1, 2])
+    shards = [select_shard(cells, parse_shard(f"{i}/{n}")) for i in range(n)]
+    keys = [c.key for shard in shards for c in shard]
+    assert sorted(keys) == sorted(c.key for c in cells) and len(set(keys)) == len(cells)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+@pytest.mark.parametrize("spec", ["2/2", "-1/3", "a/b", "1", "0/0"])
+def test_bad_shard(spec: str) -> None:
+    with pytest.raises(UserError, match="bad --shard"):
+        parse_shard(spec)
+
+
+def test_plan_from_toml_with_cli_overrides(tmp_path: Path) -> None:
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('teacher = "minilm"\nmax_train_samples = 10\n[sweep]\ntasks = ["rte", "mrpc"]\n'
+                   'chains = ["distill+cofi", ["cofi"]]\nsparsities = [0.6]\n[train]\nepochs = 5\n'
+                   '[options.cofi]\nlambda_lr = 0.2\n')
+    base, axes = load_plan(cfg, {"epochs": 2.0}, ["cofi.mask_lr=0.3"], {"tasks": ("stsb",), "seeds": ()})
+    assert axes.tasks == ["stsb"] and axes.chains == ["distill+cofi", ["cofi"]] and axes.seeds is None
+    assert base.train.epochs == 2.0 and base.max_train_samples == 10
+    assert base.options["cofi"] == {"lambda_lr": 0.2, "mask_lr": 0.3}
+    cfg.write_text("[sweep]\ntask = [\"rte\"]\n")
+    with pytest.raises(UserError, match="unknown \\[sweep\\] key 'task'; valid: tasks"):
+        load_plan(cfg, {}, [], {})
+    cfg.write_text("[sweep]\nsparsities = [1.5]\n")
+    with pytest.raises(UserError, match="bad sweep value for 'sparsities'"):
+        load_plan(cfg, {}, [], {})
+    cfg.write_text("[sweep]\ntasks = [\"rte\"]\n[train]\nepochz = 1\n")
+    with pytest.raises(UserError, match="unknown config key 'train.epochz'"):
+        load_plan(cfg, {}, [], {})
+
+
+def test_cell_config_reads_back_as_the_same_run(tmp_path: Path, catalogue: Catalogue) -> None:
+    base = build_config(None, {"data_dir": Path("../shared/data/glue"), "meters": ("cpu-estimate",)},
+                        ["train.learning_rate=3e-5", "cofi.mask_init={head = 2.5}", "cofi.prune=[\"head\", \"ffn\"]",
+                         "inference.enabled=false"])
+    (cell,) = expand(base, SweepAxes(tasks=["rte"], chains=["cofi"], sparsities=[0.75]), catalogue)
+    path = write_cell_config(cell, tmp_path)
+    assert path == tmp_path / "cells" / f"{cell.key}.toml"
+    assert build_config(path).runs()[0].run_key() == cell.key
+
+
+def test_toml_writer_escapes() -> None:
+    data = {"s": 'a "quoted"\nline\x7f é', "n": {"odd key": [1, 2.5, True], "none": None}, "x": float("inf")}
+    assert tomllib.loads(dumps_toml(data)) == {"s": data["s"], "n": {"odd key": [1, 2.5, True]}, "x": float("inf")}
+
+
+def result(key: str, status: str = "ok") -> RunResult:
+    return RunResult(run_key=key, status=status, started_at="2025-01-01T00:00:00", config={})
+
+
+def test_finished_cells_are_skipped_and_a_failure_does_not_stop_the_sweep(tmp_path: Path,
+                                                                          catalogue: Catalogue) -> None:
+    cells = cells_for(catalogue, chains=["cofi"], sparsities=[0.2, 0.4, 0.6, 0.8])
+    store = ResultStore(tmp_path)
+    store.append(result(cells[0].key))
+    store.append(result(cells[1].key, "failed"))  # failed before: runs again
+    ran = []
+
+    def runner(cell: Cell, out: Path) -> CellOutcome:
+        ran.append(cell.index)
+        return CellOutcome("failed", "boom") if cell.index == 2 else CellOutcome("ok")
+
+    summary = run_cells(cells, tmp_path, Progress(quiet=True), runner=runner)
+    assert ran == [1, 2, 3]
+    assert ([c.index for c in summary.skipped], [c.index for c in summary.ok], [c.index for c in summary.failed]) \
+        == ([0], [1, 3], [2])
+
+
+def one_cell(tmp_path: Path, catalogue: Catalogue) -> Cell:
+    return cells_for(catalogue, chains=["cofi"], sparsities=[0.5])[0]
+
+
+def test_a_crashed_cell_is_recorded_as_failed(tmp_path: Path, catalogue: Catalogue) -> None:
+    cell = one_cell(tmp_path, catalogue)
+    crash = [sys.executable, "-c", "import sys; print('allocating 80 GB'); sys.exit(137)"]
+    outcome = run_cell(cell, tmp_path, command=crash)
+    (recorded,) = ResultStore(tmp_path).load()
+    assert outcome.status == recorded.status == "failed" and recorded.run_key == cell.key
+    assert "exited with code 137" in recorded.error and "allocating 80 GB" in recorded.error
+    assert recorded.extra["sweep"]["exit_code"] == 137 and recorded.config["sparsity"] == 0.5
+    killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+    run_cell(cell, tmp_path, command=killed)
+    assert "killed by SIGKILL (often the out-of-memory killer)" in ResultStore(tmp_path).load()[-1].error
+
+
+def test_a_cell_that_records_its_own_failure_is_not_recorded_twice(tmp_path: Path, catalogue: Catalogue) -> None:
+    cell = one_cell(tmp_path, catalogue)
+    child = ("import sys, json; from pathlib import Path; a = sys.argv; out = Path(a[a.index('--out') + 1]); "
+             "key = Path(a[a.index('--config') + 1]).stem; "
+             "open(out / 'results.jsonl', 'a').write(json.dumps({'run_key': key, 'status': 'failed', "
+             "'error': 'RuntimeError: CUDA error', 'started_at': 'x', 'config': {}}) + '\\n'); sys.exit(1)")
+    outcome = run_cell(cell, tmp_path, command=[sys.executable, "-c", child])
+    assert outcome == CellOutcome("failed", "RuntimeError: CUDA error")
+    assert len(ResultStore(tmp_path).load()) == 1
+
+
+def test_latest_per_key_keeps_the_last_ok() -> None:
+    a1, a2, b = result("a", "failed"), result("a"), result("b", "failed")
+    a3 = result("a", "failed")
+    assert latest_per_key([a1, a2, b, a3]) == [a2, b]
+    assert latest_per_key([b, result("b", "failed")])[0].status == "failed"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_expand_and_validate(path: Path, catalogue: Catalogue) -> None:
+    base, axes = load_plan(path, {}, [], {})
+    cells = expand(base, axes, catalogue)
+    validate_cells(cells, catalogue)
+    assert cells and {c.config.task for c in cells} == {"rte", "mrpc", "stsb"}
+    assert str(base.data_dir) == "../shared/data/glue"
+    assert isinstance(base, BenchConfig)
+
+
+def test_both_study_scales_are_shipped() -> None:
+    assert {p.name for p in CONFIGS} >= {"study-cpu.toml", "study-gpu.toml"}
