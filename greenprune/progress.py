@@ -24,11 +24,30 @@ class Progress:
     def say(self, message: str) -> None:
         self.console.print(message, highlight=False)
 
+    def _log_lines(self, description: str, total: int | None) -> Any:
+        import time
+
+        state = {"done": 0, "t0": time.perf_counter()}
+        every = max(1, (total or 10) // 10)
+
+        def advance(n: int = 1, **fields: Any) -> None:
+            state["done"] += n
+            if state["done"] % every == 0 or state["done"] == total:
+                info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+                elapsed = time.perf_counter() - state["t0"]
+                self.say(f"{description}: {state['done']}/{total or '?'} ({elapsed:.0f} s) {info}")
+
+        return advance
+
     @contextmanager
     def bar(self, description: str, total: int | None) -> Iterator[Any]:
         """A progress bar; yields ``advance(n=1, **fields)``. Nested bars share one display."""
         if self.quiet:
             yield lambda n=1, **_: None
+            return
+        if not self.console.is_terminal:
+            # Logs (CI, Slurm, nohup) get a plain line every tenth of the way instead of a live bar.
+            yield self._log_lines(description, total)
             return
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichProgress
