@@ -46,7 +46,20 @@ class InferenceConfig(_Strict):
     warmup: int = Field(2, ge=0, description="untimed warm-up batches")
     repeats: int = Field(5, ge=1, description="timed repeats per model (median and spread)")
     min_window_s: float = Field(2.0, gt=0, description="each energy window runs at least this long")
+    energy_repeats: int = Field(3, ge=1, description="energy windows per model, alternated (median, min/max)")
     enabled: bool = True
+
+
+class EnergyConfig(_Strict):
+    """The energy protocol: an idle baseline, and the factors of derived report columns.
+
+    CO2 and cost are never stored as measurements: the report derives them from joules with the
+    intensity and price named here, and labels them so."""
+
+    idle_baseline_s: float = Field(5.0, ge=0, description="idle window before the first phase (0: none)")
+    co2_g_per_kwh: float | None = Field(None, ge=0, description="grid carbon intensity for the report's CO2e")
+    price_per_kwh: float | None = Field(None, ge=0, description="electricity price for the report's cost")
+    currency: str = "EUR"
 
 
 def _check_sparsity(v: float | None) -> float | None:
@@ -71,6 +84,7 @@ class RunConfig(_Strict):
     max_eval_samples: int | None = Field(None, ge=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    energy: EnergyConfig = Field(default_factory=EnergyConfig)
     #: per-component options: component name -> option -> value
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     cache_dir: Path | None = Field(None, description="fine-tuned teachers; default ~/.cache/greenprune")
@@ -83,7 +97,16 @@ class RunConfig(_Strict):
 
     def run_key(self) -> str:
         """A stable id of what this run computes (used to skip finished runs on resume)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        # Report-only factors (CO2, price) change no measurement: a new price must not re-run a
+        # bench. Energy-protocol fields added after the first results were written stay out of
+        # the key while at their defaults, so earlier results.jsonl files still resume.
+        energy = data.pop("energy")
+        if energy["idle_baseline_s"] != EnergyConfig.model_fields["idle_baseline_s"].default:
+            data["energy"] = {"idle_baseline_s": energy["idle_baseline_s"]}
+        if data["inference"]["energy_repeats"] == InferenceConfig.model_fields["energy_repeats"].default:
+            del data["inference"]["energy_repeats"]
+        blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -2,9 +2,14 @@
 
 Both models get the same fixed batch (real dev sentences, padded/truncated to ``seq_length`` so the
 shape is stated and identical), the same warm-up, and alternate repeat by repeat in one process so
-machine noise hits both alike. Energy per example comes from meter windows of at least
-``min_window_s`` (a meter's resolution is coarse; a single batch is too short to measure), divided
-by the number of examples run in the window.
+machine noise hits both alike.
+
+Energy per example comes from meter windows, never from a single batch: a meter's resolution is
+coarse (counters tick in ms, power is polled every 50 ms or so), so each window runs at least
+``min_window_s`` AND at least :data:`MIN_WINDOW_BATCHES` batches, and its joules are divided by the
+examples run in it. Each model gets ``energy_repeats`` such windows, alternated with the other
+model's (in swapped order every other repeat, so a slow drift of power or clock favours neither);
+the figure is the median J per example, with the min and max of the windows as its spread.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import time
 from typing import Any
 
 from greenprune.config import InferenceConfig
-from greenprune.metering import Meter
-from greenprune.results import EnergyReading, InferenceFigures
+from greenprune.metering import Meter, apply_baseline
+from greenprune.results import EnergyReading, InferenceFigures, PerExampleEnergy
 from greenprune.tasks import Example
+
+#: fewest batches in one energy window, however fast the model: a window of one or two batches
+#: would make J per example hinge on a single batch's timing and the meter's edge effects.
+MIN_WINDOW_BATCHES = 10
 
 
 def fixed_batch(examples: list[Example], tokenizer: Any, cfg: InferenceConfig) -> dict[str, Any]:
@@ -35,21 +44,50 @@ def _forward(model: Any, batch: dict[str, Any]) -> None:
         torch.cuda.synchronize()
 
 
-def _energy_window(model: Any, batch: dict[str, Any], meters: list[Meter], min_s: float) -> tuple[
-    list[EnergyReading], int
-]:
+def _energy_window(model: Any, batch: dict[str, Any], meters: list[Meter], min_s: float,
+                   min_batches: int) -> tuple[list[EnergyReading], int]:
+    """One metered window of at least ``min_s`` seconds and ``min_batches`` batches.
+
+    :return: the readings (each with ``examples`` and ``batches`` in its details), and the examples run.
+    """
     tokens = [(m, m.start()) for m in meters]
     n, t0 = 0, time.perf_counter()
-    while n == 0 or time.perf_counter() - t0 < min_s:
+    while n < min_batches or time.perf_counter() - t0 < min_s:
         _forward(model, batch)
         n += 1
-    readings = [r for m, tok in tokens for r in m.stop(tok)]
-    return readings, n * len(batch["input_ids"])
+    window = time.perf_counter() - t0
+    examples = n * len(batch["input_ids"])
+    readings = [r for m, tok in reversed(tokens) for r in m.stop(tok)]
+    for r in readings:
+        r.window_s = r.window_s or window
+        r.details = {**r.details, "examples": examples, "batches": n}
+    return readings, examples
+
+
+def per_example(readings: list[EnergyReading], windows: int) -> dict[str, PerExampleEnergy]:
+    """``meter:covers`` -> median and spread of J per example over the windows' readings (each
+    carrying ``examples`` in its details). A window without a figure adds no value."""
+    by: dict[str, list[EnergyReading]] = {}
+    for r in readings:
+        by.setdefault(f"{r.meter}:{r.covers}", []).append(r)
+    out = {}
+    for key, mine in by.items():
+        values = [r.joules / r.details["examples"] for r in mine if r.joules is not None and r.details.get("examples")]
+        dynamic = [r.dynamic_j / r.details["examples"] for r in mine
+                   if r.dynamic_j is not None and r.details.get("examples")]
+        out[key] = PerExampleEnergy(
+            method="/".join(dict.fromkeys(r.method for r in mine)), windows=windows, values_j=values,
+            median_j=statistics.median(values) if values else None,
+            min_j=min(values) if values else None, max_j=max(values) if values else None,
+            dynamic_median_j=statistics.median(dynamic) if dynamic else None)
+    return out
 
 
 def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, cfg: InferenceConfig,
-              meters: list[Meter]) -> dict[str, InferenceFigures]:
-    """Latency per batch (median/min/max over repeats) and J per example for each model."""
+              meters: list[Meter], baseline: list[EnergyReading] | None = None) -> dict[str, InferenceFigures]:
+    """Latency per batch (median/min/max over repeats) and J per example (median, min/max over
+    ``energy_repeats`` windows) for each model; ``baseline`` (the run's idle readings) adds the
+    dynamic part to every energy reading."""
     batch = fixed_batch(examples, tokenizer, cfg)
     devices = {name: next(m.parameters()).device for name, m in models.items()}
     batches = {name: {k: v.to(devices[name]) for k, v in batch.items()} for name in models}
@@ -63,19 +101,26 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
             t0 = time.perf_counter()
             _forward(model, batches[name])
             times[name].append(time.perf_counter() - t0)
+    readings: dict[str, list[EnergyReading]] = {name: [] for name in models}
+    if meters:
+        names = list(models)
+        for rep in range(cfg.energy_repeats):
+            for name in names if rep % 2 == 0 else names[::-1]:
+                window, _ = _energy_window(models[name], batches[name], meters, cfg.min_window_s,
+                                           MIN_WINDOW_BATCHES)
+                for r in window:
+                    r.details["repeat"] = rep
+                apply_baseline(window, baseline or [])
+                readings[name] += window
     figures = {}
-    for name, model in models.items():
-        readings, count = _energy_window(model, batches[name], meters, cfg.min_window_s) if meters else ([], 0)
-        per_example = {
-            f"{r.meter}:{r.covers}": (r.joules / count if r.joules is not None and count else None)
-            for r in readings
-        }
+    for name in models:
+        spread = per_example(readings[name], cfg.energy_repeats) if meters else {}
         median = statistics.median(times[name])
         figures[name] = InferenceFigures(
             batch_size=cfg.batch_size, seq_length=cfg.seq_length, repeats=cfg.repeats,
             latency_ms_median=median * 1e3, latency_ms_min=min(times[name]) * 1e3,
             latency_ms_max=max(times[name]) * 1e3, throughput_per_s=cfg.batch_size / median,
-            energy_per_example_j=per_example,
-            energy=[r.model_copy(update={"details": {**r.details, "examples": count}}) for r in readings],
+            energy_per_example_j={k: v.median_j for k, v in spread.items()},
+            energy_per_example=spread, energy=readings[name],
         )
     return figures

@@ -1,7 +1,13 @@
-"""Energy metering: the meter contract, meter selection, and the wrapper that meters every phase.
+"""Energy metering: the meter contract, meter selection, the idle baseline, and the wrapper that
+meters every phase.
 
 Energy is measured at one choke point: this module wraps ``greenprune_run_phase`` (as pytest's
 warnings plugin wraps its test protocol), so no plugin has to remember to meter its work.
+
+The idle baseline is one window of every meter over a sleep, taken once per run before the first
+phase. It is kept apart from phase energy: a reading's ``joules`` stays the meter's total, and
+:func:`apply_baseline` adds ``baseline_j`` (idle power x window) and ``dynamic_j`` (the rest) next
+to it, so a report can show what the work added without ever hiding what the meter read.
 """
 
 from __future__ import annotations
@@ -83,6 +89,44 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
         chosen.append(meter)
         log.append(f"using {name} ({why})")
     return chosen, log
+
+
+def measure_baseline(meters: list[Meter], seconds: float) -> list[EnergyReading]:
+    """Every meter over one idle window of ``seconds`` (a sleep): the run's idle baseline."""
+    if seconds <= 0 or not meters:
+        return []
+    started = [(m, m.start()) for m in meters]
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    window = time.perf_counter() - t0
+    readings = []
+    for meter, token in reversed(started):
+        for reading in meter.stop(token):
+            if not reading.window_s:
+                reading.window_s = window
+            reading.details = {**reading.details, "idle_baseline": True}
+            readings.append(reading)
+    return readings
+
+
+def idle_power(baseline: list[EnergyReading]) -> dict[tuple[str, str], float | None]:
+    """(meter, covers) -> idle watts (``None`` where the meter had no figure)."""
+    return {(r.meter, r.covers): (r.joules / r.window_s if r.joules is not None and r.window_s > 0 else None)
+            for r in baseline}
+
+
+def apply_baseline(readings: list[EnergyReading], baseline: list[EnergyReading]) -> None:
+    """Set ``baseline_j`` and ``dynamic_j`` on each reading from the same meter's idle power over
+    the same sensor; ``joules`` is left as the meter's total. Readings without a matching idle
+    figure keep both fields ``None``."""
+    watts = idle_power(baseline)
+    for r in readings:
+        p = watts.get((r.meter, r.covers))
+        if p is None or r.joules is None:
+            r.baseline_j = r.dynamic_j = None
+            continue
+        r.baseline_j = p * r.window_s
+        r.dynamic_j = r.joules - r.baseline_j
 
 
 @hookimpl(wrapper=True)

@@ -23,6 +23,27 @@ def _absorb(result: RunResult, record: PhaseRecord, details: dict[str, Any]) -> 
 
 
 def run_phases(ctx: RunContext, result: RunResult) -> None:
+    """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
+    (also when a phase fails, so the phases recorded so far carry it too)."""
+    from greenprune.metering import apply_baseline, measure_baseline
+
+    result.energy_baseline = measure_baseline(ctx.meters, ctx.config.energy.idle_baseline_s)
+    for line in _baseline_lines(result.energy_baseline):
+        ctx.progress.say(f"[dim]idle baseline: {line}[/dim]")
+    try:
+        _run_phases(ctx, result)
+    finally:
+        apply_baseline([e for p in result.phases for e in p.energy], result.energy_baseline)
+
+
+def _baseline_lines(baseline: list[Any]) -> list[str]:
+    from greenprune.metering import idle_power
+
+    return [f"{meter} {covers}: " + ("no figure" if w is None else f"{w:.3g} W")
+            for (meter, covers), w in idle_power(baseline).items()]
+
+
+def _run_phases(ctx: RunContext, result: RunResult) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
@@ -84,7 +105,8 @@ def run_phases(ctx: RunContext, result: RunResult) -> None:
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
         figures, rec = ctx.run_phase("inference", lambda: benchmark(
-            {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters))
+            {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
+            baseline=result.energy_baseline))
         _absorb(result, rec, {})
         result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
     if cfg.save_student:

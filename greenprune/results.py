@@ -16,7 +16,14 @@ RESULTS_FILE = "results.jsonl"
 
 
 class EnergyReading(BaseModel):
-    """One meter's energy over one window. ``joules`` is ``None`` when the meter saw no sensor."""
+    """One meter's energy over one window. ``joules`` is ``None`` when the meter saw no sensor.
+
+    ``joules`` is always the meter's own total for the window. When the run measured an idle
+    baseline (``RunResult.energy_baseline``), ``baseline_j`` is that meter's idle power (same
+    ``covers``) times this window, and ``dynamic_j = joules - baseline_j``: the energy the work
+    added on top of an idle machine. Both stay ``None`` without a baseline or a figure; the
+    dynamic part may come out slightly negative for near-idle windows (noise, kept as measured).
+    """
 
     meter: str
     joules: float | None
@@ -25,6 +32,8 @@ class EnergyReading(BaseModel):
     window_s: float
     note: str = ""
     details: dict[str, Any] = Field(default_factory=dict)
+    baseline_j: float | None = Field(None, description="idle power of this meter and covers x window_s")
+    dynamic_j: float | None = Field(None, description="joules - baseline_j")
 
 
 class PhaseRecord(BaseModel):
@@ -46,6 +55,18 @@ class ModelSize(BaseModel):
     layers: list[dict[str, Any]] = Field(default_factory=list, description="per-layer kept sizes")
 
 
+class PerExampleEnergy(BaseModel):
+    """Joules per example of one meter source (``meter:covers``) over repeated inference windows."""
+
+    method: str = Field(description="the meter's method label (counter, sampled-power, estimate)")
+    windows: int = Field(description="energy windows measured (inference.energy_repeats)")
+    values_j: list[float] = Field(default_factory=list, description="J per example of each window with a figure")
+    median_j: float | None = None
+    min_j: float | None = None
+    max_j: float | None = None
+    dynamic_median_j: float | None = Field(None, description="median of dynamic J per example (idle baseline removed)")
+
+
 class InferenceFigures(BaseModel):
     batch_size: int
     seq_length: int
@@ -55,8 +76,10 @@ class InferenceFigures(BaseModel):
     latency_ms_max: float
     throughput_per_s: float
     energy_per_example_j: dict[str, float | None] = Field(
-        default_factory=dict, description="meter -> joules per example (method in energy readings)")
-    energy: list[EnergyReading] = Field(default_factory=list)
+        default_factory=dict, description="meter:covers -> median joules per example over the energy windows")
+    energy_per_example: dict[str, PerExampleEnergy] = Field(
+        default_factory=dict, description="meter:covers -> median, min/max and every window's J per example")
+    energy: list[EnergyReading] = Field(default_factory=list, description="every energy window's readings")
 
 
 class ModelReport(BaseModel):
@@ -76,6 +99,8 @@ class RunResult(BaseModel):
     env: dict[str, Any] = Field(default_factory=dict)
     task: dict[str, Any] = Field(default_factory=dict, description="name, primary metric, data source, sizes")
     phases: list[PhaseRecord] = Field(default_factory=list)
+    energy_baseline: list[EnergyReading] = Field(
+        default_factory=list, description="idle window of every meter, measured once before the first phase")
     teacher: ModelReport = Field(default_factory=ModelReport)
     student_after_compress: ModelReport = Field(default_factory=ModelReport)
     student: ModelReport = Field(default_factory=ModelReport)
@@ -104,6 +129,16 @@ class ResultStore:
         return load_results([self.path]) if self.path.exists() else []
 
 
+def latest_per_key(results: list[RunResult]) -> list[RunResult]:
+    """One result per run key: the last ok one, else the last one (a failed cell re-run later, or
+    the same cell merged from two shards' folders, counts once)."""
+    best: dict[str, RunResult] = {}
+    for r in results:
+        if r.status == "ok" or best.get(r.run_key) is None or best[r.run_key].status != "ok":
+            best[r.run_key] = r
+    return list(best.values())
+
+
 def load_results(paths: list[Path]) -> list[RunResult]:
     """Read results from files or folders holding ``results.jsonl``; a torn last line is skipped."""
     from greenprune.errors import UserError
@@ -121,4 +156,4 @@ def load_results(paths: list[Path]) -> list[RunResult]:
                 out.append(RunResult.model_validate(json.loads(line)))
             except (json.JSONDecodeError, ValueError):
                 continue  # a line torn by an interruption: that run was not finished
-    return out
+    return latest_per_key(out)

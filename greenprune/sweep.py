@@ -19,10 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from greenprune.config import BenchConfig, RunConfig, build_config, load_toml
 from greenprune.errors import UserError
+from greenprune.results import latest_per_key
 
 if TYPE_CHECKING:
     from greenprune.components import Catalogue
-    from greenprune.results import RunResult
 
 __all__ = ["Cell", "SweepAxes", "expand", "latest_per_key", "load_plan", "parse_chain", "parse_shard",
            "select_shard", "validate_cells"]
@@ -179,13 +179,3 @@ def parse_shard(spec: str | None) -> tuple[int, int]:
 def select_shard(cells: list[Cell], shard: tuple[int, int]) -> list[Cell]:
     i, n = shard
     return [c for c in cells if c.index % n == i]
-
-
-def latest_per_key(results: list[RunResult]) -> list[RunResult]:
-    """One result per run key: the last ok one, else the last one (a failed cell re-run later, or
-    the same cell merged from two shards' folders, counts once)."""
-    best: dict[str, RunResult] = {}
-    for r in results:
-        if r.status == "ok" or best.get(r.run_key) is None or best[r.run_key].status != "ok":
-            best[r.run_key] = r
-    return list(best.values())

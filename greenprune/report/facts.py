@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from greenprune.results import ModelReport, RunResult
+    from greenprune.results import EnergyReading, ModelReport, RunResult
 
 GroupKey = tuple[str, str]
 
@@ -160,3 +160,48 @@ def meter_method(r: RunResult, meter: str, rep: ModelReport | None = None) -> tu
             methods = "/".join(dict.fromkeys(e.method for e in mine))
             return methods, list(dict.fromkeys(e.covers for e in mine if e.covers))
     return None, []
+
+
+#: joules in one kilowatt-hour
+J_PER_KWH = 3.6e6
+
+
+def idle_watts(r: RunResult) -> list[tuple[EnergyReading, float | None]]:
+    """The run's idle-baseline readings, each with its idle power in W (``None``: no figure)."""
+    return [(e, e.joules / e.window_s if e.joules is not None and e.window_s > 0 else None)
+            for e in r.energy_baseline]
+
+
+def energy_factors(r: RunResult) -> tuple[float | None, float | None, str]:
+    """The run's CO2 intensity (g/kWh), electricity price (per kWh) and currency, as configured
+    (``None`` when not set, or for results written before the energy section existed)."""
+    energy = r.config.get("energy") or {}
+    return energy.get("co2_g_per_kwh"), energy.get("price_per_kwh"), str(energy.get("currency") or "EUR")
+
+
+def co2_grams(joules: float | None, g_per_kwh: float | None) -> float | None:
+    """CO2-equivalent of ``joules`` at a grid intensity: derived for the report, never stored."""
+    return None if joules is None or g_per_kwh is None else joules / J_PER_KWH * g_per_kwh
+
+
+def cost(joules: float | None, price_per_kwh: float | None) -> float | None:
+    """Electricity cost of ``joules`` at a price per kWh: derived for the report, never stored."""
+    return None if joules is None or price_per_kwh is None else joules / J_PER_KWH * price_per_kwh
+
+
+def phase_totals(r: RunResult) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
+    """Per (meter, covers) over all phases: method, total, baseline and dynamic J. A sum is
+    ``None`` when any phase lacks that figure (a partial sum would pass for the whole run).
+    Meters are never added to each other."""
+    by: dict[tuple[str, str], list[EnergyReading]] = {}
+    for p in r.phases:
+        for e in p.energy:
+            by.setdefault((e.meter, e.covers), []).append(e)
+
+    def total(values: list[float | None]) -> float | None:
+        return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+    return [(meter, covers, "/".join(dict.fromkeys(e.method for e in mine)),
+             total([e.joules for e in mine]), total([e.baseline_j for e in mine]),
+             total([e.dynamic_j for e in mine]))
+            for (meter, covers), mine in by.items()]

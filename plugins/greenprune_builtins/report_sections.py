@@ -132,7 +132,7 @@ def _env_value(v: Any) -> str:
 
 
 def _all_readings(r: RunResult) -> list[EnergyReading]:
-    out = [e for p in r.phases for e in p.energy]
+    out = [*r.energy_baseline, *(e for p in r.phases for e in p.energy)]
     for rep in (r.teacher, r.student_after_compress, r.student):
         if rep.inference:
             out += rep.inference.energy
@@ -235,8 +235,13 @@ class Comparison:
         settings = sorted({(rep.inference.batch_size, rep.inference.seq_length, rep.inference.repeats)
                            for r in ok for rep in (r.teacher, r.student) if rep.inference})
         bench = "; ".join(f"batch {b}, sequence length {s}, {n} repeats" for b, s, n in settings) or MISSING
+        windows = sorted({sp.windows for r in ok for rep in (r.teacher, r.student) if rep.inference
+                          for sp in rep.inference.energy_per_example.values()})
+        over = f"median over {'/'.join(map(str, windows))} windows per model [min–max]" if windows else "one window"
         doc.para(f"Latency: median over repeats ({bench}). Speed-up = teacher median latency / this "
-                 "model's, both measured in the same run. Energy per example names its method "
+                 "model's, both measured in the same run. Energy per example: total J of the meter's "
+                 f"window / examples run in it, {over}, teacher and student windows alternated; "
+                 "\"dynamic\" removes the run's idle baseline. It names its method "
                  "(≈ marks estimates). Training time sums the compress:* and tune:* phases (the "
                  "teacher row: teacher-finetune). MB = 10^6 bytes on disk (safetensors).", note=True)
 
@@ -268,6 +273,8 @@ def _model_rows(ref: RunResult, ok: list[RunResult]) -> list[_Row]:
 
 
 def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
+    """Median J per example [min–max over the windows], its method and sensor; the dynamic
+    median (idle baseline removed) where the run measured a baseline."""
     if rep.inference is None or not rep.inference.energy_per_example_j:
         return MISSING
     parts = []
@@ -275,7 +282,13 @@ def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
         method, covers = facts.meter_method(r, meter, rep)
         name = meter.partition(":")[0]
         where = f"{name}: {', '.join(covers)}" if covers else meter
-        parts.append(f"{fmt_.joules(joules, method)} ({method or 'method not recorded'}, {where})")
+        text = fmt_.joules(joules, method)
+        spread = rep.inference.energy_per_example.get(meter)
+        if spread is not None and spread.min_j is not None and spread.max_j is not None:
+            text += f" [{fmt_.sig3(spread.min_j)}–{fmt_.sig3(spread.max_j)}]"
+        if spread is not None and spread.dynamic_median_j is not None:
+            text += f", dynamic {fmt_.joules(spread.dynamic_median_j, method)}"
+        parts.append(f"{text} ({method or 'method not recorded'}, {where})")
     return "; ".join(parts)
 
 
@@ -309,33 +322,89 @@ class Phases:
         doc = Doc(fmt)
         if not results:
             return _no_runs(doc)
-        headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Energy (J)", "Window (s)",
-                   "Note"]
         for key, runs in facts.grouped(results).items():
             doc.heading(_group_heading(key, runs))
             for r in runs:
                 doc.heading(_run_label(r) + (" — FAILED" if r.status == "failed" else ""), level=4)
-                rows = [row for p in r.phases for row in _phase_rows(p)]
+                doc.para(_baseline_line(r))
+                co2, price, currency = facts.energy_factors(r)
+                headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Total (J)", "Baseline (J)",
+                           "Dynamic (J)", "Window (s)", "Note"]
+                # Derived columns only where the run configured a factor: never a made-up one.
+                if co2 is not None:
+                    headers.append(f"CO2e (g, total at {co2:g} g/kWh)")
+                if price is not None:
+                    headers.append(f"Cost ({currency}, total at {price:g} {currency}/kWh)")
+                rows = [row for p in r.phases for row in _phase_rows(p, co2, price)]
                 if rows:
+                    rows += _total_rows(r, co2, price)
                     doc.table(headers, rows)
                 else:
                     doc.para("No phases recorded.", note=True)
+        factors = [facts.energy_factors(r) for r in results]
+        derived = ("CO2e and cost are derived from Total with the factors named in their headers; they are "
+                   "not measurements. " if any(c is not None or p is not None for c, p, _ in factors) else "")
         doc.para("Reused phases were loaded from the cache: their wall time and energy are for loading, "
-                 "not for the original work. \"no sensor\": the meter found nothing to read (see the "
-                 "note); ≈ marks estimates.", note=True)
+                 "not for the original work. Total = what the meter read over the phase. Baseline = the "
+                 "same meter's idle power (measured once per run, before the first phase) × the phase's "
+                 "window; Dynamic = Total − Baseline, what the work added (it can dip below 0 for "
+                 "near-idle phases: noise). The all-phases rows add phases of one meter and sensor, "
+                 "never meters to each other. " + derived + "\"no sensor\": the meter found nothing "
+                 "to read (see the note); ≈ marks estimates.", note=True)
         return doc.render()
 
 
-def _phase_rows(p: Any) -> list[list[str]]:
+def _optional_joules(v: float | None, method: str) -> str:
+    # A missing baseline is "–" (not measured), unlike a missing total ("no sensor").
+    return MISSING if v is None else fmt_.joules(v, method)
+
+
+def _derived(joules: float | None, co2: float | None, price: float | None) -> list[str]:
+    cells = []
+    if co2 is not None:
+        g = facts.co2_grams(joules, co2)
+        cells.append(MISSING if g is None else fmt_.sig3(g))
+    if price is not None:
+        c = facts.cost(joules, price)
+        cells.append(MISSING if c is None else fmt_.sig3(c))
+    return cells
+
+
+def _baseline_line(r: RunResult) -> str:
+    idle = facts.idle_watts(r)
+    if not idle:
+        return ("Idle baseline: none measured (energy.idle_baseline_s = 0, or a result from before "
+                "baselines), so Baseline and Dynamic show –.")
+    window = max(e.window_s for e, _ in idle)
+    parts = []
+    for e, watts in idle:
+        prefix = "≈" if e.method == "estimate" else ""
+        power = "no sensor" if watts is None else f"{prefix}{fmt_.sig3(watts)} W"
+        parts.append(f"{e.meter} {e.covers}: {power} ({e.method})")
+    return f"Idle baseline power (one {fmt_.sig3(window)} s idle window before the first phase): " + "; ".join(parts)
+
+
+def _phase_rows(p: Any, co2: float | None = None, price: float | None = None) -> list[list[str]]:
     head = [p.name, fmt_.sig3(p.wall_s), "reused (cache)" if p.cache_hit else ""]
     if not p.energy:
-        return [[*head, MISSING, MISSING, MISSING, MISSING, MISSING, ""]]
+        return [[*head, *[MISSING] * 7, "", *_derived(None, co2, price)]]
     rows = []
     for i, e in enumerate(p.energy):
         # Repeat nothing on continuation rows: one phase, several meters or devices.
         lead = head if i == 0 else ["", "", ""]
         rows.append([*lead, e.meter, e.covers, e.method, fmt_.joules(e.joules, e.method),
-                     fmt_.sig3(e.window_s), e.note])
+                     _optional_joules(e.baseline_j, e.method), _optional_joules(e.dynamic_j, e.method),
+                     fmt_.sig3(e.window_s), e.note, *_derived(e.joules, co2, price)])
+    return rows
+
+
+def _total_rows(r: RunResult, co2: float | None, price: float | None) -> list[list[str]]:
+    wall = sum(p.wall_s for p in r.phases)
+    rows = []
+    for i, (meter, covers, method, total, base, dyn) in enumerate(facts.phase_totals(r)):
+        lead = ["all phases", fmt_.sig3(wall), ""] if i == 0 else ["", "", ""]
+        rows.append([*lead, meter, covers, method, fmt_.joules(total, method), _optional_joules(base, method),
+                     _optional_joules(dyn, method), "", "", *_derived(total, co2, price)])
     return rows
 
 

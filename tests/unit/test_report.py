@@ -152,7 +152,7 @@ def test_overview_methods_and_failures(rendered: tuple[Path, str, str]) -> None:
 def test_phases_and_layers(rendered: tuple[Path, str, str]) -> None:
     _, md, _ = rendered
     assert "| teacher-finetune | 1.50 | reused (cache) | rapl | cpu-package | counter | 4.00 J |" in md
-    assert "| nvml | gpu:0 | counter | no sensor | 2.00 | no NVIDIA GPU visible |" in md
+    assert "| nvml | gpu:0 | counter | no sensor | – | – | 2.00 | no NVIDIA GPU visible |" in md
     assert "| Layer | Heads | Q dim | K dim | V dim | FFN width | Hidden |" in md
     assert "| 2 | 12 | 384 | 384 | 384 | None (removed) | 384 |" in md
     assert "| 2 | 12 | 384 | 384 | 384 | 768 | 384 |" in md
