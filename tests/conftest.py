@@ -45,7 +45,8 @@ def glue_dir() -> Path:
 
 
 #: bench flags that make a run take seconds on a tiny model
-FAST = ["--epochs", "1", "--set", "energy.idle_baseline_s=0.1", "--set", "inference.repeats=1", "--set", "inference.warmup=0",
+FAST = ["--epochs", "1", "--set", "energy.idle_baseline_s=0.1",
+        "--set", "inference.repeats=1", "--set", "inference.warmup=0",
         "--set", "inference.min_window_s=0.05", "--set", "inference.batch_size=4",
         "--set", "inference.seq_length=16", "--set", "train.max_length=32", "--set", "train.batch_size=16",
         "--set", "demo.train_size=48", "--set", "demo.dev_size=16"]
