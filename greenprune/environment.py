@@ -47,6 +47,8 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        # A busy machine (load above the core count) makes timings mostly scheduling delay: record it.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "gpus": gpus,
         "versions": {d: _version(d) for d in ("greenprune", "torch", "transformers", "accelerate", "datasets",
                                               "evaluate", "perun", "pluggy")},
