@@ -61,6 +61,9 @@ def gated_layer_norm(x: torch.Tensor, ln: nn.LayerNorm, hidden: HiddenGate | Non
     if hidden is None:
         return ln(x)
     idx = hidden.index
+    if idx.numel() == x.shape[-1]:
+        # No dimension is zero (the usual case early in CoFi training): skip the gather/scatter.
+        return _scale(ln(x), hidden.z)
     normed = F.layer_norm(x.index_select(-1, idx), (idx.numel(),), ln.weight[idx], ln.bias[idx], ln.eps)
     out = x.new_zeros(x.shape).index_copy(-1, idx, normed)
     return _scale(out, hidden.z)
