@@ -69,7 +69,7 @@ class Overview:
             env_rows = _env_rows(runs)
             if env_rows:
                 doc.para("Environment:")
-                doc.table(["Key", "Value"], env_rows)
+                doc.bullets(f"{k}: {v}" for k, v in env_rows)
             doc.para("Energy methods used:")
             method_rows = _method_rows([e for r in runs for e in _all_readings(r)])
             if method_rows:
@@ -126,8 +126,13 @@ def _env_rows(runs: list[RunResult]) -> list[list[str]]:
 
 
 def _env_value(v: Any) -> str:
+    # Readable, short values: a long JSON blob would make the table scroll sideways in the HTML.
     if v is None:
         return MISSING
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {x}" for k, x in sorted(v.items()) if x is not None) or MISSING
+    if isinstance(v, list):
+        return ", ".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in v) or "none"
     return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
 
 

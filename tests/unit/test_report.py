@@ -144,7 +144,7 @@ def test_overview_methods_and_failures(rendered: tuple[Path, str, str]) -> None:
     assert "Runs: 4 (3 ok, 1 failed)" in md
     assert "| rapl | counter | cpu-package |" in md
     assert "| cpu-estimate | estimate | process-cpu |" in md and "ESTIMATE, not a measurement" in md
-    assert "| torch | 2.13.0 |" in md
+    assert "- torch: 2.13.0" in md
     # the failed run's error, verbatim in a code block
     assert "RuntimeError: out of memory | at step 3" in md
 
