@@ -96,8 +96,11 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
         for _ in range(cfg.warmup):
             _forward(model, batches[name])
     times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(cfg.repeats):  # alternate so drift and noise hit every model alike
-        for name, model in models.items():
+    for r in range(cfg.repeats):
+        # Alternate, and swap the order every other repeat, so drift, noise and position (cache
+        # warmth after the other model) hit every model alike.
+        order = list(models.items()) if r % 2 == 0 else list(reversed(models.items()))
+        for name, model in order:
             t0 = time.perf_counter()
             _forward(model, batches[name])
             times[name].append(time.perf_counter() - t0)
