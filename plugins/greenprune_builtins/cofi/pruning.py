@@ -134,10 +134,17 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     compact.eval()
     diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
     dense_count = count_prunable_params(student_model)
+    measured = 1 - count_prunable_params(compact) / dense_count
+    if abs(measured - job.sparsity) > 0.02:
+        # Say so plainly: a short budget leaves the controller short of its target.
+        ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
+                         f"after {result.steps} steps; give it more steps (--set cofi.epochs=N) or larger "
+                         f"rates (cofi.mask_lr, cofi.lambda_lr)[/yellow]")
     details = {
         "target_sparsity": job.sparsity,
         "expected_sparsity_final": expected_final,
-        "measured_sparsity_of_input": 1 - count_prunable_params(compact) / dense_count,
+        "measured_sparsity_of_input": measured,
+        "target_reached": abs(measured - job.sparsity) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
         "train": result.summary(),
         "trace": result.trace,
