@@ -14,13 +14,6 @@ from greenprune import __version__
 from greenprune.errors import UserError
 
 
-def _sparsity(ctx: click.Context, param: click.Parameter, values: tuple[float, ...]) -> tuple[float, ...]:
-    for v in values:
-        if not 0 < v < 1:
-            raise click.BadParameter(f"{v} is outside (0, 1); e.g. --sparsity 0.6")
-    return values
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="greenprune")
 @click.option("--disable", "disable", multiple=True, metavar="PLUGIN",
@@ -39,7 +32,7 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
               help="Folder in the GLUE TSV layout (or env GREENPRUNE_DATA_DIR).")
 @click.option("--compressor", "compressors", multiple=True, help="Compressor, repeatable, applied in order.")
 @click.option("--tuner", help="Tuner for every phase after the teacher (default finetune).")
-@click.option("--sparsity", multiple=True, type=float, callback=_sparsity, help="Target sparsity; one run per value.")
+@click.option("--sparsity", multiple=True, type=float, help="Target sparsity in (0, 1); one run per value.")
 @click.option("--meter", "meters", multiple=True, help="Energy meter, repeatable (default auto).")
 @click.option("--epochs", type=float, help="Training epochs of every phase.")
 @click.option("--max-train-samples", type=int, help="Subsample the training set (seeded).")

@@ -28,19 +28,12 @@ class ModelBundle:
 
 
 def encoder_params(model: Any) -> int:
-    """Parameters of the encoder layers' Linear projections (Q, K, V, O, FFN up and down, with
-    biases): what structured pruning can remove. LayerNorms, adapters and embeddings are excluded
-    so sparsity means the same thing for every compressor."""
-    import torch
+    """Parameters of the encoder layers' projections (Q, K, V, O, FFN up and down, with biases):
+    what structured pruning can remove. LayerNorms, adapters and embeddings are excluded so sparsity
+    means the same thing for every compressor (the count CoFi's sparsity target uses)."""
+    from greenprune.models import count_prunable_params
 
-    total = 0
-    for mod_name, module in model.named_modules():
-        if ".encoder.layer." not in f".{mod_name}." or not isinstance(module, torch.nn.Linear):
-            continue
-        if "adapter" in mod_name:
-            continue
-        total += sum(p.numel() for p in module.parameters(recurse=False))
-    return total
+    return count_prunable_params(model)
 
 
 def bytes_on_disk(model: Any) -> int:
@@ -51,21 +44,11 @@ def bytes_on_disk(model: Any) -> int:
 
 
 def per_layer_sizes(model: Any) -> list[dict[str, Any]]:
-    """Kept sizes per encoder layer: Q/K/V output dims, heads, FFN width, hidden (None = removed)."""
-    try:
-        from greenprune.models.prune import per_layer_sizes as compact_sizes
-    except ImportError:  # pragma: no cover - the compact architecture is optional at this layer
-        compact_sizes = None
-    if compact_sizes is not None and getattr(model.config, "model_type", "") == "greenprune-bert":
-        return compact_sizes(model)
-    cfg = model.config
-    head = cfg.hidden_size // cfg.num_attention_heads
-    return [
-        {"layer": i, "heads": cfg.num_attention_heads, "q": cfg.num_attention_heads * head,
-         "k": cfg.num_attention_heads * head, "v": cfg.num_attention_heads * head,
-         "ffn": cfg.intermediate_size, "hidden": cfg.hidden_size}
-        for i in range(cfg.num_hidden_layers)
-    ]
+    """Kept sizes per encoder layer: Q/K/V output dims, heads, FFN width, hidden (None = removed);
+    read from the modules, so it holds for HF BERT, distilled and compact models alike."""
+    from greenprune.models import per_layer_sizes as sizes
+
+    return sizes(model)
 
 
 def model_size(model: Any, reference_encoder_params: int | None = None) -> ModelSize:

@@ -31,23 +31,10 @@ def predict(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: An
     return preds, refs
 
 
-#: the task's metric name -> the offline evaluate module that computes it
-METRIC_MODULES = {"accuracy": "accuracy", "f1": "f1", "matthews_correlation": "matthews_correlation",
-                  "pearson": "pearsonr", "spearman": "spearmanr"}
-
-
-def score(metrics: tuple[str, ...], preds: list[Any], refs: list[Any]) -> dict[str, float]:
-    from greenprune_builtins.metrics import load_metric
-
-    out: dict[str, float] = {}
-    for name in metrics:
-        result = load_metric(METRIC_MODULES[name]).compute(predictions=preds, references=refs)
-        out[name] = float(result[name])
-    return out
-
-
 class GlueEvaluator:
     def evaluate(self, ctx: Any, bundle: Any, task: Any, data: Any) -> dict[str, dict[str, float]]:
+        from greenprune_builtins.metrics import score
+
         cfg = ctx.config.train
         out = {}
         for split, examples in data.dev.items():

@@ -64,9 +64,17 @@ def task_metrics(task_name: str, predictions: Sequence[Any], references: Sequenc
     :return: metric key (``accuracy``, ``f1``, ``matthews_correlation``, ``pearson``, ``spearman``)
         -> value.
     """
+    return score([METRIC_KEYS[m] for m in task_metric_modules(task_name)], predictions, references)
+
+
+def score(keys: Sequence[str], predictions: Sequence[Any], references: Sequence[Any]) -> dict[str, float]:
+    """Compute the metrics named by their output keys (``accuracy``, ``pearson``, ...), each with the
+    offline module that produces it."""
+    module_of: dict[str, str] = {}
+    for module, key in METRIC_KEYS.items():
+        module_of.setdefault(key, module)  # "f1" is the GLUE f1 module, not squad's
     out: dict[str, float] = {}
-    for module in task_metric_modules(task_name):
-        result = load_metric(module).compute(predictions=predictions, references=references)
-        key = METRIC_KEYS[module]
+    for key in keys:
+        result = load_metric(module_of[key]).compute(predictions=predictions, references=references)
         out[key] = float(result[key])
     return out
