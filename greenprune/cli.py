@@ -143,7 +143,8 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @cli.command()
 @click.option("--task", "tasks", multiple=True, help="Task axis, repeatable.")
 @click.option("--chain", "chains", multiple=True, metavar="A+B",
-              help="Compressor chain axis, repeatable: compressors joined by '+' (distill+cofi), or none.")
+              help="Compressor chain axis, repeatable: compressors joined by '+' (distill+cofi), or none; "
+                   "CHAIN/TUNER (cofi/adapter) pins that chain's tuner instead of crossing it with --tuner.")
 @click.option("--tuner", "tuners", multiple=True, help="Tuner axis, repeatable.")
 @click.option("--sparsity", "sparsities", multiple=True, type=float,
               help="Sparsity axis, repeatable, in [0, 1); 0 = the chain without its pruning compressors.")

@@ -23,7 +23,7 @@ from greenprune.results import ResultStore, RunResult
 
 def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     """Check every name and option against the plugins before any model or data loads."""
-    catalogue.get("task", bench.task)
+    task_component = catalogue.get("task", bench.task)
     chain = [catalogue.get("compressor", name) for name in bench.compressors]
     if "none" in bench.compressors and len(bench.compressors) > 1:
         raise UserError(f"--compressor none cannot be chained with others (got {' + '.join(bench.compressors)})")
@@ -35,7 +35,13 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
         raise UserError(f"--compressor {pruners[0]} needs a target: add --sparsity S (S in (0, 1), e.g. 0.6)")
     catalogue.get("tuner", bench.tuner)
     if bench.evaluator:
-        catalogue.get("evaluator", bench.evaluator)
+        evaluator = catalogue.get("evaluator", bench.evaluator)
+        # Building a task reads no data (only its options), so this costs nothing.
+        kind = getattr(task_component.build(bench.options.get(bench.task)), "kind", None)
+        if evaluator.task_kinds and kind not in evaluator.task_kinds:
+            raise UserError(f"evaluator {bench.evaluator!r} scores {' and '.join(evaluator.task_kinds)} tasks; "
+                            f"task {bench.task!r} is {kind}: drop --set evaluator={bench.evaluator} "
+                            "(each task names its own evaluator)")
     for meter in bench.meters:
         if meter != "auto":
             catalogue.get("meter", meter)

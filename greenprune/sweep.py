@@ -24,8 +24,8 @@ from greenprune.results import latest_per_key
 if TYPE_CHECKING:
     from greenprune.components import Catalogue
 
-__all__ = ["Cell", "SweepAxes", "expand", "latest_per_key", "load_plan", "parse_chain", "parse_shard",
-           "select_shard", "validate_cells"]
+__all__ = ["Cell", "SweepAxes", "expand", "latest_per_key", "load_plan", "parse_chain", "parse_pipeline",
+           "parse_shard", "select_shard", "validate_cells"]
 
 
 class SweepAxes(BaseModel):
@@ -37,7 +37,8 @@ class SweepAxes(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tasks: list[str] | None = Field(None, min_length=1)
-    #: "distill+cofi" or ["distill", "cofi"]; "none" alone means no compression
+    #: "distill+cofi" or ["distill", "cofi"]; "none" alone means no compression; "cofi/adapter"
+    #: pins the tuner for that chain (instead of crossing it with every tuner)
     chains: list[str | list[str]] | None = Field(None, min_length=1)
     tuners: list[str] | None = Field(None, min_length=1)
     #: 0 is allowed here and means "dense": the chain without its pruning compressors
@@ -59,6 +60,19 @@ def parse_chain(spec: str | list[str]) -> list[str]:
     if not parts or not all(parts):
         raise UserError(f"bad chain {spec!r}: compressors joined by '+', e.g. --chain distill+cofi (or none)")
     return parts
+
+
+def parse_pipeline(spec: str | list[str]) -> tuple[list[str], str | None]:
+    """``"distill+cofi/finetune"`` -> ``(["distill", "cofi"], "finetune")``: a chain with its tuner
+    pinned, so a study can name exactly the pipelines it compares (cofi/finetune, cofi/adapter,
+    distill+cofi/finetune) rather than the full chains x tuners product. Without ``/`` the tuner is
+    ``None`` (crossed with the tuners axis)."""
+    if isinstance(spec, str) and "/" in spec:
+        chain, _, tuner = spec.partition("/")
+        if not tuner.strip() or "/" in tuner:
+            raise UserError(f"bad chain {spec!r}: write CHAIN/TUNER with one tuner, e.g. cofi/adapter")
+        return parse_chain(chain), tuner.strip()
+    return parse_chain(spec), None
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,7 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
     compressors (``cofi`` becomes ``none``, ``distill+cofi`` becomes ``distill``), the dense point
     of its curve."""
     tasks = axes.tasks or [base.task]
-    chains = [parse_chain(c) for c in axes.chains] if axes.chains else [list(base.compressors)]
+    chains = [parse_pipeline(c) for c in axes.chains] if axes.chains else [(list(base.compressors), None)]
     tuners = axes.tuners or [base.tuner]
     sparsities: list[float] = list(axes.sparsities) if axes.sparsities is not None else list(base.sparsity)
     seeds = axes.seeds or [base.seed]
@@ -129,13 +143,13 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
     cells: list[Cell] = []
     seen: set[str] = set()
     for task in tasks:
-        for chain in chains:
+        for chain, pinned in chains:
             pruners = {n for n in chain if catalogue.get("compressor", n).needs_sparsity}
             if pruners and not sparsities:
                 raise UserError(f"chain {'+'.join(chain)} prunes: give sparsities, e.g. --sparsity 0.6 "
                                 "(or [sweep] sparsities = [0.6, 0.9])")
             points: list[float | None] = list(sparsities) if pruners else [None]
-            for tuner in tuners:
+            for tuner in [pinned] if pinned else tuners:
                 for s in points:
                     dense = s == 0
                     comps = ([n for n in chain if n not in pruners] or ["none"]) if dense else chain

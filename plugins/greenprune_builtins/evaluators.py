@@ -46,5 +46,5 @@ class GlueEvaluator:
 
 @hookimpl
 def greenprune_register_evaluators(register: Any) -> None:
-    register(Component("glue", factory=lambda opts: GlueEvaluator(),
+    register(Component("glue", factory=lambda opts: GlueEvaluator(), task_kinds=("classification", "regression"),
                        description="GLUE-style classification/regression with the official metrics"))

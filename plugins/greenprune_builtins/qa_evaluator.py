@@ -73,5 +73,5 @@ class QAEvaluator:
 
 @hookimpl
 def greenprune_register_evaluators(register: Any) -> None:
-    register(Component("qa", factory=lambda opts: QAEvaluator(),
+    register(Component("qa", factory=lambda opts: QAEvaluator(), task_kinds=("qa",),
                        description="extractive QA (SQuAD exact match and F1 over post-processed answer spans)"))

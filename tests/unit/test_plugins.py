@@ -93,3 +93,18 @@ def test_every_hook_is_implemented_by_some_plugin(name: str) -> None:
     assert getattr(pm.hook, name).get_hookimpls() or name in {
         "greenprune_configure", "greenprune_phase_finished", "greenprune_run_finished",
     }, f"no plugin implements {name}"
+
+
+@pytest.mark.parametrize(("task", "evaluator", "ok"), [("squad", "glue", False), ("stsb", "qa", False),
+                                                        ("squad", "qa", True), ("rte", "glue", True)])
+def test_an_evaluator_that_cannot_score_the_task_fails_validation(task: str, evaluator: str, ok: bool) -> None:
+    from greenprune.config import build_config
+    from greenprune.runner import validate
+
+    bench = build_config(None, {"task": task}, [f"evaluator={evaluator}"])
+    catalogue = collect(make_plugin_manager())
+    if ok:
+        validate(bench, catalogue)
+    else:
+        with pytest.raises(UserError, match=f"evaluator '{evaluator}' scores .* task '{task}' is"):
+            validate(bench, catalogue)

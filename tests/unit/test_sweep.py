@@ -72,6 +72,22 @@ def test_sparsity_zero_is_the_dense_point_without_duplicates(catalogue: Catalogu
     assert "dense point of distill+cofi" in cells[2].label()
 
 
+def test_a_chain_can_pin_its_tuner(catalogue: Catalogue) -> None:
+    # the study's three pipelines, not the 2 x 2 product (no distill+cofi/adapter)
+    cells = cells_for(catalogue, chains=["cofi/finetune", "cofi/adapter", "distill+cofi/finetune"],
+                      tuners=["finetune", "adapter"], sparsities=[0.6])
+    assert [("+".join(c.config.compressors), c.config.tuner) for c in cells] == [
+        ("cofi", "finetune"), ("cofi", "adapter"), ("distill+cofi", "finetune")]
+    crossed = cells_for(catalogue, chains=["cofi", "none/adapter"], tuners=["finetune", "adapter"], sparsities=[0.6])
+    assert [("+".join(c.config.compressors), c.config.tuner) for c in crossed] == [
+        ("cofi", "finetune"), ("cofi", "adapter"), ("none", "adapter")]
+    for bad in ("cofi/", "cofi/adapter/x"):
+        with pytest.raises(UserError, match="CHAIN/TUNER"):
+            cells_for(catalogue, chains=[bad], sparsities=[0.6])
+    with pytest.raises(UserError, match="adaptr"):
+        validate_cells(cells_for(catalogue, chains=["cofi/adaptr"], sparsities=[0.6]), catalogue)
+
+
 def test_pruning_chain_needs_sparsities(catalogue: Catalogue) -> None:
     with pytest.raises(UserError, match="chain distill\\+cofi prunes: give sparsities"):
         cells_for(catalogue, chains=["distill+cofi"])
