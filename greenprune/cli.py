@@ -93,6 +93,28 @@ def report(obj: dict[str, Any], dirs: tuple[Path, ...], out: Path | None) -> Non
 
 
 @cli.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.pass_obj
+def verify(obj: dict[str, Any], out: Path) -> None:
+    """Reload every student saved in OUT/models/ and check it scores what OUT/results.jsonl recorded.
+
+    Each student is loaded the way a user would (through the plugins, adapters included), the
+    run's dev data is rebuilt from its recorded config, and the metrics are compared. Exits 1 on
+    any difference."""
+    from greenprune.progress import Progress
+    from greenprune.saved import verify_dir
+
+    verdicts = verify_dir(out, disable=obj["disable"], progress=Progress(quiet=True))
+    for v in verdicts:
+        metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
+                            for split, m in v.reloaded.items())
+        state = "identical" if v.identical else f"DIFFERENT (max diff {v.max_diff:.3g})"
+        click.echo(f"{v.run_key}  {state:10}  {v.label}: {metrics}  [{v.path}]")
+    if not all(v.identical for v in verdicts):
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def plugins(obj: dict[str, Any], as_json: bool) -> None:

@@ -18,6 +18,7 @@ from greenprune import NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from greenprune.components import Component
     from greenprune.context import Phase, RunContext
@@ -99,6 +100,19 @@ def greenprune_load_teacher(spec: str, task: Task, ctx: RunContext) -> Any:
     :param ctx: the run context.
     :return: a :class:`~greenprune.modeling.ModelBundle`, or ``None`` if this plugin does not
         handle ``spec``. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def greenprune_load_student(path: Path) -> Any:
+    """Load a student that a run saved with ``save_pretrained`` (``OUT/models/<run_key>``).
+
+    A plugin that saves more than the model's own weights (adapters) loads them back here; when
+    no plugin answers, greenprune loads the folder with the transformers ``AutoModel`` class its
+    config names (the compact BERT included).
+
+    :param path: the folder.
+    :return: the model in eval mode, or ``None`` if this plugin did not save it.
     """
 
 

@@ -96,3 +96,18 @@ class AdapterTuner:
 def greenprune_register_tuners(register: Any) -> None:
     register(Component("adapter", factory=AdapterTuner, options=AdapterOptions,
                        description="Houlsby adapters: train adapters, LayerNorms and head on a frozen backbone"))
+
+
+@hookimpl
+def greenprune_load_student(path: Any) -> Any:
+    """A student saved with adapters: plain ``from_pretrained`` would drop them, so load them back."""
+    import json
+    from pathlib import Path
+
+    from greenprune_builtins.adapters.io import load_with_adapters
+    from greenprune_builtins.adapters.modules import CONFIG_KEY
+
+    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    if not config.get(CONFIG_KEY):
+        return None
+    return load_with_adapters(path).eval()

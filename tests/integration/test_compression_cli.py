@@ -49,6 +49,10 @@ def test_cofi_two_sparsities_save_and_load(capsys: pytest.CaptureFixture[str], t
             again = AutoModelForSequenceClassification.from_pretrained(path).eval()(**batch).logits
             assert torch.allclose(model(**batch).logits, again)
     assert "compress:cofi" in (out / "report.md").read_text() or "cofi" in (out / "report.md").read_text()
+    # greenprune verify reloads both students and re-scores the dev set exactly
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert stdout.count("identical") == 2, stdout
 
 
 def test_distill_then_cofi_chain_with_adapters(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -67,3 +71,8 @@ def test_distill_then_cofi_chain_with_adapters(capsys: pytest.CaptureFixture[str
     assert len(r["student"]["size"]["layers"]) == 1  # the tiny teacher's 2 layers, distilled to 1
     distill = next(p for p in r["phases"] if p["name"] == "compress:distill")
     assert distill["details"]["kept_layers"] == [1]
+    # the compact student with adapters reloads (through the adapter plugin's load hook) and
+    # scores exactly what the run recorded; without its adapters it would not
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert " identical " in stdout and "distill+cofi / adapter @ sparsity 0.5" in stdout, stdout

@@ -108,3 +108,12 @@ def test_an_evaluator_that_cannot_score_the_task_fails_validation(task: str, eva
     else:
         with pytest.raises(UserError, match=f"evaluator '{evaluator}' scores .* task '{task}' is"):
             validate(bench, catalogue)
+
+
+def test_verify_reports_a_student_that_lost_its_adapters(tmp_path: Path) -> None:
+    from greenprune.saved import Verdict
+
+    same = Verdict("k", "x", "p", {"dev": {"accuracy": 0.75}}, {"dev": {"accuracy": 0.75}})
+    other = Verdict("k", "x", "p", {"dev": {"accuracy": 0.75}}, {"dev": {"accuracy": 0.5}})
+    missing = Verdict("k", "x", "p", {}, {"dev": {"accuracy": 0.75}})
+    assert same.identical and not other.identical and other.max_diff == 0.25 and not missing.identical

@@ -1,0 +1,104 @@
+"""Students saved by a run, loaded back and checked against what the run recorded.
+
+``greenprune verify OUT`` reloads every student under ``OUT/models/`` (through the
+``greenprune_load_student`` hook, so a plugin that saves extra weights, e.g. adapters, loads them
+too), rebuilds the run's dev data from its recorded config, scores it with the run's evaluator and
+compares with the metrics in ``OUT/results.jsonl``. Equal metrics on the whole dev set show the
+saved file *is* the model that was measured, not a lookalike that lost a head or its adapters.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from greenprune.errors import UserError
+
+#: largest difference between a recorded and a recomputed metric that still counts as equal
+#: (the same float32 forward on the same CPU is deterministic; this only absorbs JSON rounding)
+TOLERANCE = 1e-9
+
+
+@dataclass
+class Verdict:
+    run_key: str
+    label: str
+    path: str
+    recorded: dict[str, dict[str, float]]
+    reloaded: dict[str, dict[str, float]]
+
+    @property
+    def max_diff(self) -> float:
+        diffs = [abs(self.recorded.get(split, {}).get(k, float("nan")) - v)
+                 for split, metrics in self.reloaded.items() for k, v in metrics.items()]
+        return max(diffs, default=float("nan"))
+
+    @property
+    def identical(self) -> bool:
+        return self.max_diff <= TOLERANCE  # NaN (a metric missing on one side) is not identical
+
+
+def load_student(pm: Any, path: Path) -> Any:
+    """The saved model, through the plugins first, else the transformers class its config names."""
+    model = pm.hook.greenprune_load_student(path=path)
+    if model is not None:
+        return model
+    import transformers
+
+    import greenprune.models as compact  # registers the compact BERT with the Auto classes
+
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    for arch in config.get("architectures") or []:
+        cls = getattr(compact, arch, None) or getattr(transformers, arch, None)
+        if cls is not None:
+            return cls.from_pretrained(str(path)).eval()
+    return transformers.AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+
+
+def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:
+    """Reload one run's saved student and score it exactly as the run did."""
+    from transformers import AutoTokenizer
+
+    from greenprune.components import collect
+    from greenprune.config import RunConfig
+    from greenprune.context import RunContext
+    from greenprune.finetuning import default_cache_dir
+    from greenprune.modeling import ModelBundle
+    from greenprune.plugins import make_plugin_manager
+
+    path = Path(result.extra["student_path"])
+    if not path.is_absolute() and not path.exists():
+        path = out_dir / "models" / result.run_key
+    if not (path / "config.json").is_file():
+        raise UserError(f"run {result.run_key}: no saved student at {str(path)!r} (run with save_student=true)")
+    cfg = RunConfig.model_validate(result.config)
+    pm = make_plugin_manager(disable)
+    catalogue = collect(pm)
+    ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=out_dir,
+                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress)
+    task = catalogue.get("task", cfg.task).build(ctx.options(cfg.task))
+    evaluator_name = cfg.evaluator or task.evaluator
+    evaluator = catalogue.get("evaluator", evaluator_name).build(ctx.options(evaluator_name))
+    data = pm.hook.greenprune_load_task_data(task=task, ctx=ctx)
+    if data is None:
+        raise UserError(f"no plugin provides data for task {task.name!r}; is its plugin disabled?")
+    # The same seeded subsample as the run: the seed and sizes come from its recorded config.
+    data = data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+    bundle = ModelBundle(load_student(pm, path), AutoTokenizer.from_pretrained(str(path)), str(path), "saved")
+    label = f"{cfg.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
+        f" @ sparsity {cfg.sparsity:g}" if cfg.sparsity is not None else "")
+    reloaded = evaluator.evaluate(ctx, bundle, task, data)
+    return Verdict(result.run_key, label, str(path), result.student.metrics, reloaded)
+
+
+def verify_dir(out_dir: Path, *, disable: list[str], progress: Any) -> list[Verdict]:
+    from greenprune.results import ResultStore, latest_per_key
+
+    results = [r for r in latest_per_key(ResultStore(out_dir).load())
+               if r.status == "ok" and r.extra.get("student_path")]
+    if not results:
+        raise UserError(f"no finished run with a saved student in {str(out_dir)!r} "
+                        "(bench with save_student=true, the default, writes OUT/models/<run_key>)")
+    return [verify_run(r, out_dir, disable=disable, progress=progress) for r in results]
