@@ -223,7 +223,8 @@ def test_shipped_configs_expand_and_validate(path: Path, catalogue: Catalogue) -
     base, axes = load_plan(path, {}, [], {})
     cells = expand(base, axes, catalogue)
     validate_cells(cells, catalogue)
-    assert cells and {c.config.task for c in cells} == {"rte", "mrpc", "stsb"}
+    study = path.name.startswith("study-")  # the study's three tasks; other configs pick their own
+    assert cells and (not study or {c.config.task for c in cells} == {"rte", "mrpc", "stsb"})
     assert str(base.data_dir) == "../shared/data/glue"
     assert isinstance(base, BenchConfig)
 
