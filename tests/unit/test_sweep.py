@@ -225,7 +225,7 @@ def test_shipped_configs_expand_and_validate(path: Path, catalogue: Catalogue) -
     validate_cells(cells, catalogue)
     study = path.name.startswith("study-")  # the study's three tasks; other configs pick their own
     assert cells and (not study or {c.config.task for c in cells} == {"rte", "mrpc", "stsb"})
-    assert str(base.data_dir) == "../shared/data/glue"
+    assert str(base.data_dir).startswith("../shared/data/")
     assert isinstance(base, BenchConfig)
 
 
