@@ -3,15 +3,19 @@ modules imported by each command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from greenprune import __version__
 from greenprune.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -231,9 +235,31 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
         sys.exit(1)
 
 
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM (kill, job runners, a sweep stopping its cell) like Ctrl-C while a command
+    runs: the run in progress stops and every finished result stays in results.jsonl, instead of
+    an abrupt exit. The previous handler comes back afterwards (``main`` may run in-process)."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
+        with _interrupt_on_sigterm():
+            cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -119,7 +119,11 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
         try:
             code = proc.wait()
         except KeyboardInterrupt:
-            # The child got the same Ctrl-C; give it a moment to exit, then make sure it does.
+            # A Ctrl-C at a terminal reaches the child too, but a SIGTERM (a job runner, kill) or
+            # SIGINT sent to the sweep alone does not: pass it on (the child turns SIGTERM into
+            # its own interrupt, see cli.main), give it a moment to exit, then make sure it does.
+            if proc.poll() is None:
+                proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -117,3 +117,27 @@ def test_demo_bench_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tm
     (out / "report.md").unlink()
     code, _, _ = run(["report", str(out)], capsys)
     assert code == 0 and (out / "report.md").exists()
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(tmp_path: Path) -> None:
+    # kill / a job runner / a sweep stopping its cell: the same clean exit as Ctrl-C (finished
+    # results kept), not a silent death
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import time, click\n"
+              "from greenprune import cli\n"
+              "@cli.cli.command()\n"
+              "def wait():\n"
+              "    print('ready', flush=True); time.sleep(60)\n"
+              "cli.main(['wait'])\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted; finished runs are kept" in err
+    assert time.monotonic() - started < 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -198,6 +199,34 @@ def test_a_crashed_cell_is_recorded_as_failed(tmp_path: Path, catalogue: Catalog
     killed = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
     run_cell(cell, tmp_path, command=killed)
     assert "killed by SIGKILL (often the out-of-memory killer)" in ResultStore(tmp_path).load()[-1].error
+
+
+def test_an_interrupted_sweep_stops_its_running_cell(tmp_path: Path, catalogue: Catalogue) -> None:
+    # SIGINT/SIGTERM sent to the sweep alone (not a terminal's process group) must not leave the
+    # cell's process running: the sweep passes the interrupt on.
+    import signal
+    import threading
+    import time
+
+    cell = one_cell(tmp_path, catalogue)
+    pid_file = tmp_path / "child.pid"
+    sleeper = [sys.executable, "-c",
+               f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"]
+
+    def interrupt_when_child_runs() -> None:
+        while not pid_file.exists() or not pid_file.read_text():
+            time.sleep(0.05)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_child_runs, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cell, tmp_path, command=sleeper)
+    assert time.monotonic() - started < 30
+    child = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # gone (terminated and reaped)
+    assert not ResultStore(tmp_path).load()  # an interrupted cell is not recorded as failed
 
 
 def test_a_cell_that_records_its_own_failure_is_not_recorded_twice(tmp_path: Path, catalogue: Catalogue) -> None:
