@@ -42,6 +42,9 @@ class Verdict:
 
 def load_student(pm: Any, path: Path) -> Any:
     """The saved model, through the plugins first, else the transformers class its config names."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per student would bury the verdicts
     model = pm.hook.greenprune_load_student(path=path)
     if model is not None:
         return model
