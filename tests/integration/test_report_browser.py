@@ -98,3 +98,19 @@ def test_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
     broken = [i["alt"] for i in found["images"] if not i["complete"] or i["width"] == 0]
     assert broken == [], f"images that did not load: {broken}"
     assert found["dead_links"] == []
+
+
+STUDY_REPORT = Path(__file__).resolve().parents[2] / "reports" / "study-cpu" / "report.html"
+
+
+@pytest.mark.skipif(not STUDY_REPORT.is_file(), reason=f"{STUDY_REPORT} has not been generated")
+def test_the_shipped_study_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
+    """The CPU-scale study in reports/study-cpu (real runs, committed): self-contained, every
+    figure decodes, no console errors, every nav link has its target."""
+    found = browse(STUDY_REPORT, tmp_path)
+    assert found["errors"] == [], "\n".join(found["errors"] + found["console"])
+    figures = STUDY_REPORT.read_text(encoding="utf-8").count("<figure>")
+    assert figures >= 15 and len(found["images"]) == figures
+    broken = [i["alt"] for i in found["images"] if not i["complete"] or i["width"] == 0]
+    assert broken == [], f"images that did not load: {broken}"
+    assert found["dead_links"] == []
