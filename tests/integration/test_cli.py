@@ -141,3 +141,24 @@ def test_sigterm_stops_a_command_like_ctrl_c(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted; finished runs are kept" in err
     assert time.monotonic() - started < 30
+
+
+def test_the_teacher_is_the_same_whatever_ran_before(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      fast_flags: list[str]) -> None:
+    # Two sweep shards (or two machines) with one config must fine-tune the same teacher: the task
+    # head's random init is seeded too, not only the training loop.
+    import torch
+    from safetensors.torch import load_file
+
+    weights = []
+    for i, disturb in enumerate((3, 11)):
+        torch.manual_seed(1000 + i)
+        torch.rand(disturb)  # whatever the process did before leaves the global RNG elsewhere
+        cache = tmp_path / f"cache{i}"
+        code, _, err = run(["bench", "--out", str(tmp_path / f"out{i}"), "--meter", "cpu-estimate", *fast_flags,
+                            "--set", f"cache_dir={cache}", "--set", "inference.enabled=false"], capsys)
+        assert code == 0, err
+        (model_file,) = cache.rglob("model.safetensors")
+        weights.append(load_file(str(model_file)))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
