@@ -91,6 +91,21 @@ def oversubscription_note(threads: int) -> str | None:
             f"cores, so multi-threaded ops wait for descheduled threads; compare with --threads 1")
 
 
+def start(title: str, requested_threads: int | None) -> int:
+    """Set the threads and print the header every benchmark opens with: the title, the machine
+    line, the thread count actually in effect and, on a busy machine, the oversubscription note.
+    Returns the number of threads set."""
+    import torch
+
+    threads = set_threads(requested_threads)
+    print(f"# {title}\n{machine_line()}")
+    print(f"torch.set_num_threads({threads}); torch.get_num_threads() = {torch.get_num_threads()} intra-op threads")
+    note = oversubscription_note(threads)
+    if note:
+        print(note)
+    return threads
+
+
 def load_average() -> str:
     return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
 

@@ -35,12 +35,10 @@ from _common import (
     load_average,
     load_teacher,
     load_tokenizer,
-    machine_line,
     make_batch,
     offline,
-    oversubscription_note,
     paired_ratios,
-    set_threads,
+    start,
     time_alternating,
 )
 from flops import FlopCount, LayerShape, forward_flops, layer_shapes  # noqa: F401  (re-exported)
@@ -350,15 +348,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     offline()
-    import torch
-
     import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes, for --model)
-    threads = set_threads(args.threads)
-    print(f"# inference speed-up vs the dense teacher\n{machine_line()}")
-    print(f"torch.set_num_threads({threads}); torch.get_num_threads() = {torch.get_num_threads()} intra-op threads")
-    note = oversubscription_note(threads)
-    if note:
-        print(note)
+    start("inference speed-up vs the dense teacher", args.threads)
     num_labels = 2
     if args.model:
         from transformers import AutoConfig

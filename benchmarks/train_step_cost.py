@@ -42,12 +42,10 @@ from _common import (
     load_average,
     load_teacher,
     load_tokenizer,
-    machine_line,
     make_batch,
     offline,
-    oversubscription_note,
     paired_ratios,
-    set_threads,
+    start,
     time_alternating,
 )
 
@@ -207,12 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     offline()
     import torch
 
-    threads = set_threads(args.threads)
-    print(f"# training-step cost, side by side\n{machine_line()}")
-    print(f"torch.set_num_threads({threads}); torch.get_num_threads() = {torch.get_num_threads()} intra-op threads")
-    note = oversubscription_note(threads)
-    if note:
-        print(note)
+    start("training-step cost, side by side", args.threads)
     teacher, label = load_teacher(args.teacher, args.quick)
     batch, source = make_batch(args.batch_size, args.seq_len, args.data, load_tokenizer(args.teacher),
                                teacher.config.vocab_size)
