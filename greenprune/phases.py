@@ -43,23 +43,36 @@ def _baseline_lines(baseline: list[Any]) -> list[str]:
             for (meter, covers), w in idle_power(baseline).items()]
 
 
+def task_and_evaluator(ctx: RunContext) -> tuple[Any, Any]:
+    """The run's task and the evaluator that scores it (the config's, else the task's own)."""
+    cfg, cat = ctx.config, ctx.catalogue
+    task = cat.get("task", cfg.task).build(ctx.options(cfg.task))
+    evaluator_name = cfg.evaluator or task.evaluator
+    return task, cat.get("evaluator", evaluator_name).build(ctx.options(evaluator_name))
+
+
+def load_task_data(ctx: RunContext, task: Any) -> Any:
+    """The task's data through the plugins, subsampled with the run's seed (so a later reload,
+    e.g. ``greenprune verify``, gets exactly the run's examples)."""
+    cfg = ctx.config
+    data = ctx.pm.hook.greenprune_load_task_data(task=task, ctx=ctx)
+    if data is None:
+        raise UserError(f"no plugin provides data for task {task.name!r}; is its plugin disabled?")
+    return data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+
+
 def _run_phases(ctx: RunContext, result: RunResult) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
 
     cfg, pm, cat = ctx.config, ctx.pm, ctx.catalogue
-    task = cat.get("task", cfg.task).build(ctx.options(cfg.task))
+    task, evaluator = task_and_evaluator(ctx)
     compressors = [(n, cat.get("compressor", n).build(ctx.options(n))) for n in cfg.compressors]
     tuner = cat.get("tuner", cfg.tuner).build(ctx.options(cfg.tuner))
-    evaluator_name = cfg.evaluator or task.evaluator
-    evaluator = cat.get("evaluator", evaluator_name).build(ctx.options(evaluator_name))
     pm.hook.greenprune_configure(ctx=ctx)
 
-    data = pm.hook.greenprune_load_task_data(task=task, ctx=ctx)
-    if data is None:
-        raise UserError(f"no plugin provides data for task {task.name!r}; is its plugin disabled?")
-    data = data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+    data = load_task_data(ctx, task)
     result.task = {**task.as_dict(), "source": data.source, "notes": data.notes, "sizes": data.sizes()}
     for note in data.notes:
         ctx.progress.say(f"[yellow]data: {note}[/yellow]")

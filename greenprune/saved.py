@@ -40,24 +40,32 @@ class Verdict:
         return self.max_diff <= TOLERANCE  # NaN (a metric missing on one side) is not identical
 
 
+def model_class(architectures: list[str] | None, model_type: str | None = None) -> Any:
+    """The class a saved config names: greenprune's compact BERT or a transformers class, else
+    ``AutoModelForSequenceClassification``."""
+    import transformers
+
+    import greenprune.models as compact  # also registers the compact BERT with the Auto classes
+
+    for arch in architectures or []:
+        cls = getattr(compact, arch, None) or getattr(transformers, arch, None)
+        if cls is not None:
+            return cls
+    if model_type == compact.MODEL_TYPE:
+        return compact.CompactBertForSequenceClassification
+    return transformers.AutoModelForSequenceClassification
+
+
 def load_student(pm: Any, path: Path) -> Any:
-    """The saved model, through the plugins first, else the transformers class its config names."""
+    """The saved model, through the plugins first, else the class its config names."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per student would bury the verdicts
     model = pm.hook.greenprune_load_student(path=path)
     if model is not None:
         return model
-    import transformers
-
-    import greenprune.models as compact  # registers the compact BERT with the Auto classes
-
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    for arch in config.get("architectures") or []:
-        cls = getattr(compact, arch, None) or getattr(transformers, arch, None)
-        if cls is not None:
-            return cls.from_pretrained(str(path)).eval()
-    return transformers.AutoModelForSequenceClassification.from_pretrained(str(path)).eval()
+    return model_class(config.get("architectures"), config.get("model_type")).from_pretrained(str(path)).eval()
 
 
 def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:
@@ -69,6 +77,7 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
     from greenprune.context import RunContext
     from greenprune.finetuning import default_cache_dir
     from greenprune.modeling import ModelBundle
+    from greenprune.phases import load_task_data, task_and_evaluator
     from greenprune.plugins import make_plugin_manager
 
     path = Path(result.extra["student_path"])
@@ -81,14 +90,8 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
     catalogue = collect(pm)
     ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=out_dir,
                      cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress)
-    task = catalogue.get("task", cfg.task).build(ctx.options(cfg.task))
-    evaluator_name = cfg.evaluator or task.evaluator
-    evaluator = catalogue.get("evaluator", evaluator_name).build(ctx.options(evaluator_name))
-    data = pm.hook.greenprune_load_task_data(task=task, ctx=ctx)
-    if data is None:
-        raise UserError(f"no plugin provides data for task {task.name!r}; is its plugin disabled?")
-    # The same seeded subsample as the run: the seed and sizes come from its recorded config.
-    data = data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
+    task, evaluator = task_and_evaluator(ctx)
+    data = load_task_data(ctx, task)  # the run's recorded config: the same seeded subsample
     bundle = ModelBundle(load_student(pm, path), AutoTokenizer.from_pretrained(str(path)), str(path), "saved")
     label = f"{cfg.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
         f" @ sparsity {cfg.sparsity:g}" if cfg.sparsity is not None else "")

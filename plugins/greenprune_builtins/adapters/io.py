@@ -14,7 +14,6 @@ loads the backbone, re-inserts the adapters from the config, then loads their we
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -92,20 +91,6 @@ def load_adapters(model: Any, path: str | Path) -> str:
     return str(meta["task"])
 
 
-def _model_class(config: Any) -> Any:
-    import transformers
-
-    if getattr(config, "model_type", None) == "greenprune-bert":
-        from greenprune.models import CompactBertForSequenceClassification
-
-        return CompactBertForSequenceClassification
-    for arch in getattr(config, "architectures", None) or []:
-        cls = getattr(transformers, arch, None)
-        if cls is not None:
-            return cls
-    return transformers.AutoModelForSequenceClassification
-
-
 def load_with_adapters(path: str | Path, model_class: Any = None, **kwargs: Any) -> Any:
     """Load a ``save_pretrained`` folder together with its adapters (see the module docstring).
 
@@ -119,9 +104,11 @@ def load_with_adapters(path: str | Path, model_class: Any = None, **kwargs: Any)
 
     path = Path(path)
     if model_class is None:
-        with contextlib.suppress(ImportError):  # registers the compact BERT with the Auto classes
-            import greenprune.models  # noqa: F401
-        model_class = _model_class(AutoConfig.from_pretrained(str(path)))
+        import greenprune.models  # noqa: F401  (registers the compact BERT's config with AutoConfig)
+        from greenprune.saved import model_class as class_for
+
+        config = AutoConfig.from_pretrained(str(path))
+        model_class = class_for(getattr(config, "architectures", None), getattr(config, "model_type", None))
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the adapters' "unexpected keys" are loaded just below
     try:
