@@ -1,12 +1,10 @@
-"""The GLUE task plugin: the task table, the TSV readers on every layout, the Hub loader offline,
-the real files in ../shared/data/glue, and the hooks through a plugin manager."""
+"""The GLUE task plugin: the task table, the TSV readers on every layout (the Hub loader: test_glue_hub.py; the real
+files: test_glue_real.py), and the hooks through a plugin manager."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -18,7 +16,6 @@ from greenprune.errors import UserError
 from greenprune.tasks import Task, TaskData
 
 GLUE_NAMES = ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"]
-REAL_GLUE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "glue"
 
 _MNLI_TRAIN_HEADER = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\t"
                       "sentence1_parse\tsentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
@@ -314,166 +311,6 @@ def test_missing_split_file_names_path_and_layout(glue_dir: Path, task: str, mis
 def test_data_dir_that_does_not_exist(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="does not exist or is not a folder"):
         glue_readers.load_local("rte", tmp_path / "nope")
-
-
-# ---------------------------------------------------------------------------------------------
-# The Hub
-# ---------------------------------------------------------------------------------------------
-
-
-def _clear_offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def _isolated_hf_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Point the datasets/hub caches at an empty folder, so a cached GLUE cannot make the Hub work."""
-    import datasets.config
-    import huggingface_hub.constants
-
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-datasets")
-    monkeypatch.setattr(datasets.config, "HF_HUB_CACHE", str(tmp_path / "hf-hub"), raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
-
-
-def test_hub_offline_fails_fast_with_data_dir_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    _isolated_hf_cache(monkeypatch, tmp_path)
-    start = time.monotonic()
-    with pytest.raises(UserError) as err:
-        glue_readers.load_hub("mrpc")
-    assert time.monotonic() - start < 20
-    message = str(err.value)
-    assert message.startswith("cannot load GLUE task 'mrpc' from the Hugging Face Hub (offline or")
-    assert "--data-dir DIR" in message and "GREENPRUNE_DATA_DIR" in message
-    assert "\n" not in message
-
-
-def test_unreachable_hub_is_loaded_cache_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With no offline variable set but no network, the library's ~25 s of retries are avoided:
-    datasets runs in offline mode (cache only), and the flags are restored afterwards."""
-    import datasets
-    import huggingface_hub.constants
-
-    _clear_offline_env(monkeypatch)
-    monkeypatch.setattr(glue_readers, "_probe_hub", lambda: "cannot reach huggingface.co:443: no route")
-    seen: dict[str, Any] = {}
-
-    def fake_load_dataset(path: str, name: str) -> Any:
-        seen.update(path=path, name=name, offline=(datasets.config.HF_HUB_OFFLINE,
-                                                    huggingface_hub.constants.HF_HUB_OFFLINE))
-        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (OfflineModeIsEnabled)")
-
-    before = (datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE)
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    with pytest.raises(UserError, match=r"unreachable: cannot reach huggingface\.co:443: no route\); pass"):
-        glue_readers.load_hub("cola")
-    assert seen == {"path": "nyu-mll/glue", "name": "cola", "offline": (True, True)}
-    assert before == (datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE)
-
-
-def test_hub_failure_of_any_kind_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import datasets
-
-    _clear_offline_env(monkeypatch)
-    monkeypatch.setattr(glue_readers, "_offline_reason", lambda: None)
-
-    def broken(path: str, name: str) -> Any:
-        raise RuntimeError("server said:\n  500 Internal Error")
-
-    monkeypatch.setattr(datasets, "load_dataset", broken)
-    with pytest.raises(UserError) as err:
-        glue_readers.load_hub("rte")
-    assert "RuntimeError: server said: 500 Internal Error" in str(err.value)
-    assert "\n" not in str(err.value)
-
-
-def test_hub_rows_become_examples(monkeypatch: pytest.MonkeyPatch) -> None:
-    import datasets
-
-    monkeypatch.setattr(glue_readers, "_offline_reason", lambda: None)
-
-    def fake_load_dataset(path: str, name: str) -> dict[str, Any]:
-        def split(n: int) -> Any:
-            if name == "stsb":
-                return datasets.Dataset.from_dict({"sentence1": ["a"] * n, "sentence2": ["b"] * n,
-                                                   "label": [3.5] * n, "idx": list(range(n))})
-            return datasets.Dataset.from_dict({"premise": ["p"] * n, "hypothesis": ["h"] * n,
-                                               "label": [2] * n, "idx": list(range(n))})
-
-        if name == "mnli":
-            return {"train": split(3), "validation_matched": split(2), "validation_mismatched": split(1),
-                    "test_matched": split(1)}
-        return {"train": split(2), "validation": split(1), "test": split(1)}
-
-    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    mnli = glue_readers.load_hub("mnli")
-    assert mnli.source == "hub:nyu-mll/glue/mnli"
-    assert mnli.sizes() == {"train": 3, "dev_matched": 2, "dev_mismatched": 1}
-    assert mnli.train[0] == {"text_a": "p", "text_b": "h", "label": 2}
-    stsb = glue_readers.load_hub("stsb")
-    assert stsb.sizes() == {"train": 2, "dev": 1}
-    assert stsb.dev["dev"][0] == {"text_a": "a", "text_b": "b", "label": 3.5}
-
-
-# ---------------------------------------------------------------------------------------------
-# The real files in ../shared/data/glue
-# ---------------------------------------------------------------------------------------------
-
-#: README table: task -> split -> rows, and the label counts it states (label id -> count)
-REAL_COUNTS = {
-    "cola": {"train": 8551, "dev": 1043},
-    "sst2": {"train": 67349, "dev": 872},
-    "mrpc": {"train": 3668, "dev": 408},
-    "stsb": {"train": 5749, "dev": 1500},
-    "rte": {"train": 2490, "dev": 277},
-    "wnli": {"train": 635, "dev": 71},
-}
-REAL_LABELS = {
-    "cola": {"train": {1: 6023, 0: 2528}, "dev": {1: 721, 0: 322}},
-    "sst2": {"train": {1: 37569, 0: 29780}, "dev": {1: 444, 0: 428}},
-    "mrpc": {"train": {1: 2474, 0: 1194}, "dev": {1: 279, 0: 129}},
-}
-
-
-@pytest.fixture(scope="module")
-def real_glue() -> Path:
-    if not REAL_GLUE.is_dir():
-        pytest.skip(f"real GLUE data not found at {REAL_GLUE}")
-    return REAL_GLUE
-
-
-@pytest.mark.realdata
-@pytest.mark.parametrize("task", sorted(REAL_COUNTS))
-def test_real_files_match_the_readme(real_glue: Path, task: str) -> None:
-    data = glue_readers.load_local(task, real_glue)
-    assert data.sizes() == REAL_COUNTS[task]
-    assert data.notes == []
-    for split, rows in {"train": data.train, **data.dev}.items():
-        labels = [row["label"] for row in rows]
-        if task == "stsb":
-            assert all(isinstance(x, float) and 0.0 <= x <= 5.0 for x in labels)
-        elif task in REAL_LABELS:
-            assert dict(Counter(labels)) == REAL_LABELS[task][split]
-        else:
-            assert set(labels) == {0, 1}
-        assert all(row["text_a"] for row in rows)
-        assert all((row["text_b"] is None) == (task in ("cola", "sst2")) for row in rows)
-
-
-@pytest.mark.realdata
-def test_real_qnli_has_only_dev(real_glue: Path) -> None:
-    rows, skipped = glue_readers.read_split(real_glue / "QNLI" / "dev.tsv", glue_readers.LAYOUTS["qnli"])
-    assert skipped == 0
-    assert dict(Counter(row["label"] for row in rows)) == {0: 2702, 1: 2761}  # entailment, not_entailment
-    with pytest.raises(UserError, match=r"missing GLUE file .*QNLI/train\.tsv"):
-        glue_readers.load_local("qnli", real_glue)
-
-
-@pytest.mark.realdata
-def test_real_data_through_the_parent_folder(real_glue: Path) -> None:
-    assert glue_readers.load_local("wnli", real_glue.parent).sizes() == REAL_COUNTS["wnli"]
 
 
 # ---------------------------------------------------------------------------------------------
