@@ -26,7 +26,7 @@ sigmoid(0.8 * log_alpha / beta) instead. Kept values below 1 are folded into the
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -41,6 +41,7 @@ EPS = 1e-6  # keeps the uniform noise away from 0 and 1
 KEPT_SCALE = 0.8  # kept values whose Louizos estimate is 0: sigmoid(0.8 * log_alpha / beta), as CoFi's code
 
 KINDS = ("head", "mha", "int", "ffn", "hidden")
+UNIT_KINDS = ("head", "int", "hidden")  # one gate per head / FFN unit / hidden dim (not per block)
 
 
 def log_alpha_for_droprate(droprate: float) -> float:
@@ -98,21 +99,32 @@ class HardConcreteGate(nn.Module):
     def keep_prob(self) -> torch.Tensor:
         """P(z != 0) = 1 - Q(s <= 0): the differentiable expected L0 norm of each gate."""
         # Not clamped: a clamp would zero the gradient exactly where the sparsity pressure matters.
-        shift = self.temperature * math.log(-self.limit_l / self.limit_r)
-        return torch.sigmoid(self.log_alpha - shift)
+        return torch.sigmoid(self.log_alpha - self._keep_bias())
 
-    def expected_zeros(self) -> list[int]:
-        """Per group: round(sum of P(z == 0)), the number of entries the deterministic mask zeroes."""
-        missing = (1.0 - self.keep_prob().detach()).sum(dim=1)
+    def _keep_bias(self) -> float:
+        return self.temperature * math.log(-self.limit_l / self.limit_r)
+
+    def expected_zeros(self, shift: float = 0.0) -> list[int]:
+        """Per group: round(sum of P(z == 0)), the number of entries the deterministic mask zeroes.
+
+        ``shift`` is added to every log_alpha first (see :meth:`deterministic`)."""
+        missing = (1.0 - self._keep_prob_shifted(shift)).sum(dim=1)
         return [round(float(m)) for m in missing.tolist()]
 
+    def _keep_prob_shifted(self, shift: float) -> torch.Tensor:
+        return torch.sigmoid(self.log_alpha.detach() + shift - self._keep_bias())
+
     @torch.no_grad()
-    def deterministic(self) -> torch.Tensor:
-        """Test-time mask (see module docstring): exactly the k lowest per group at 0, the rest in (0, 1]."""
+    def deterministic(self, shift: float = 0.0) -> torch.Tensor:
+        """Test-time mask (see module docstring): exactly the k lowest per group at 0, the rest in (0, 1].
+
+        ``shift`` moves every log_alpha by one constant when *counting* the zeros k, so a caller can
+        nudge the whole mask towards a sparsity target; which entries go (the lowest log_alpha) and the
+        values of the kept ones are those of the trained, unshifted gates."""
         la = self.log_alpha.detach()
         louizos = (torch.sigmoid(la) * (self.limit_r - self.limit_l) + self.limit_l).clamp(0.0, 1.0)
         soft = torch.where(louizos > 0, louizos, torch.sigmoid(la * (KEPT_SCALE / self.temperature)))
-        for g, k in enumerate(self.expected_zeros()):
+        for g, k in enumerate(self.expected_zeros(shift)):
             if k > 0:
                 soft[g, torch.topk(la[g], k, largest=False).indices] = 0.0
         return soft
@@ -175,25 +187,29 @@ class CofiMaskModule(nn.Module):
         hidden = getattr(config, "kept_hidden", None) or config.hidden_size
         return cls(config.num_hidden_layers, heads[0], ffn[0], hidden, **kwargs)
 
-    def _collect(self, fn: str) -> CofiMasks:
+    def _collect(self, fn: Callable[[str, HardConcreteGate], torch.Tensor]) -> CofiMasks:
         out: dict[str, torch.Tensor] = {}
         for kind, gate in self.gates.items():
-            t = getattr(gate, fn)()
+            t = fn(kind, gate)
             # Block gates are stored as [L, 1] groups and hidden as one [1, D] group; squeeze back.
             out[f"{kind}_z"] = t.squeeze(-1) if kind in ("mha", "ffn") else t.squeeze(0) if kind == "hidden" else t
         return CofiMasks(**out)
 
     def sample(self) -> CofiMasks:
         """Training masks: one fresh hard-concrete sample per gate (call once per training step)."""
-        return self._collect("sample")
+        return self._collect(lambda _, gate: gate.sample())
 
-    def deterministic(self) -> CofiMasks:
-        """Evaluation / pruning masks (detached)."""
-        return self._collect("deterministic")
+    def deterministic(self, shift: float = 0.0) -> CofiMasks:
+        """Evaluation / pruning masks (detached).
+
+        ``shift`` (see :meth:`HardConcreteGate.deterministic`) applies to the per-unit families only
+        (heads, FFN units, hidden dims): a whole-block gate flipping would move the count by a layer's
+        attention or FFN at once, so the block decisions stay as the gates learned them."""
+        return self._collect(lambda kind, gate: gate.deterministic(shift=shift if kind in UNIT_KINDS else 0.0))
 
     def keep_probs(self) -> CofiMasks:
         """P(gate != 0) in the same layout as the masks (differentiable; feed to ``sparsity.py``)."""
-        return self._collect("keep_prob")
+        return self._collect(lambda _, gate: gate.keep_prob())
 
     def forward(self) -> CofiMasks:
         return self.sample() if self.training else self.deterministic()

@@ -58,7 +58,8 @@ def run(key: str, compressors: list[str], sparsity: float | None, accuracy: floa
         **kw: Any) -> RunResult:
     teacher_phase = PhaseRecord(name="teacher-finetune", wall_s=1.5, cache_hit=True, energy=[reading(4.0)])
     phases = [teacher_phase,
-              PhaseRecord(name=f"compress:{compressors[0]}", wall_s=30.0, energy=[reading(100.0)]),
+              PhaseRecord(name=f"compress:{compressors[0]}", wall_s=30.0, energy=[reading(100.0)],
+                          details=kw.pop("compress_details", {})),
               PhaseRecord(name="tune:finetune", wall_s=12.5, energy=kw.pop("tune_energy", [reading(40.0)]))]
     student = ModelReport(
         metrics={"dev": {"accuracy": accuracy, "f1": accuracy - 0.01}},
@@ -81,6 +82,8 @@ def results() -> list[RunResult]:
                student_after_compress=ModelReport(metrics={"dev": {"accuracy": 0.7, "f1": 0.6}}))
     sparse = run("run-sparse", ["cofi"], 0.9, 0.8, 5.0, encoder=2_123_366, total=3_602_918,
                  bytes=14_400_000, measured=0.9, layers=layers(None),
+                 compress_details={"target_sparsity": 0.9, "measured_sparsity_of_input": 0.9, "final_mask_shift": 1.36,
+                                   "expected_sparsity_final": 0.899, "measured_sparsity_cofi_rule": 0.912},
                  tune_energy=[reading(40.0), reading(None, meter="nvml", covers="gpu:0",
                                                      note="no NVIDIA GPU visible")],
                  energy=({"cpu-estimate": 0.0123}, [reading(0.9, meter="cpu-estimate", method="estimate",
@@ -212,3 +215,9 @@ def test_sections_registered_through_the_hook() -> None:
                                          (3.0, "3.00"), (1.5e-7, "1.50e-07")])
 def test_sig3(x: float, text: str) -> None:
     assert sig3(x) == text
+
+
+def test_layers_section_says_how_cofi_landed_on_its_target(rendered: tuple[Path, str, str]) -> None:
+    _, md, _ = rendered
+    assert ("compress:cofi: target 0.900, measured 0.900 (of its input); gates' expected sparsity at the end "
+            "0.899, CoFi's rule alone 0.912; final masks shifted by +1.36") in md

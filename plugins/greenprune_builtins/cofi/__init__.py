@@ -39,6 +39,10 @@ class CofiOptions(BaseModel):
     alpha_pred: float = Field(0.5, ge=0, description="prediction distillation weight")
     alpha_layer: float = Field(0.5, ge=0, description="layer distillation weight")
     alpha_hard: float = Field(0.0, ge=0, description="hard-label weight when distilling")
+    calibrate_final: bool = Field(True, description="shift all gates by one constant so the final masks land on "
+                                  "the target (see cofi/final_masks.py); false = CoFi's per-group rounding as is")
+    final_tolerance: float = Field(0.005, ge=0, lt=1, description="leave CoFi's final masks alone within this "
+                                   "distance of the target")
     distill_layers: list[int] | None = Field(None, description="teacher hidden-state indices (1..L) to match")
 
 

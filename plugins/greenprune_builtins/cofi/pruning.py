@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, output_logits, prediction_loss
+from greenprune_builtins.cofi.final_masks import final_masks
 from greenprune_builtins.cofi.lagrangian import LagrangianController
 
 #: Pruning steps the Lagrangian controller needs to reach and hold its target. Measured on a
@@ -135,7 +136,9 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     masks.eval()
     student_model.eval()
     with torch.no_grad():
-        final = masks.deterministic()
+        landed = final_masks(masks, shape, job.sparsity, calibrate=opts.calibrate_final,
+                             tolerance=opts.final_tolerance)
+        final = landed.masks
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
     compact = to_compact(student_model, final)
     if on_pruned is not None:  # the tuner's own modules (adapters) follow the kept hidden dims
@@ -144,14 +147,22 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
     dense_count = count_prunable_params(student_model)
     measured = 1 - count_prunable_params(compact) / dense_count
+    if landed.shift:
+        ctx.progress.say(f"cofi: the gates ended at expected sparsity {expected_final:.3f}, CoFi's rule gives "
+                         f"{landed.sparsity_cofi_rule:.3f}; final masks shifted by {landed.shift:+.3g} to "
+                         f"{landed.sparsity:.3f} (target {job.sparsity})")
     if abs(measured - job.sparsity) > 0.02:
-        # Say so plainly: a short budget leaves the controller short of its target.
+        # Say so plainly: a short budget leaves the controller short of its target, and the final shift
+        # cannot undo block decisions (a whole attention or FFN block removed or kept).
         ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
                          f"after {result.steps} steps; give it more steps (--set cofi.epochs=N): about "
                          f"{SETTLE_STEPS} let the controller settle, larger rates make it overshoot[/yellow]")
     details = {
         "target_sparsity": job.sparsity,
         "expected_sparsity_final": expected_final,
+        # CoFi's per-group rule alone, and the log_alpha shift that landed the masks on the target
+        "measured_sparsity_cofi_rule": landed.sparsity_cofi_rule,
+        "final_mask_shift": landed.shift,
         "measured_sparsity_of_input": measured,
         "target_reached": abs(measured - job.sparsity) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
