@@ -30,7 +30,12 @@ class DistillOptions(BaseModel):
     alpha_kd: float = Field(1.0, ge=0, description="weight of the prediction distillation loss")
     alpha_hidden: float = Field(1.0, ge=0, description="weight of the hidden-state distillation loss (0: off)")
     alpha_hard: float = Field(0.0, ge=0, description="weight of the gold-label loss")
-    epochs: float | None = Field(None, gt=0, description="default: twice the run's train.epochs")
+    augment: int = Field(0, ge=0, le=32, description="perturbed copies of each training example (tokens masked "
+                         "or dropped) that the teacher scores through the distillation losses; needs alpha_hard=0")
+    augment_mask_p: float = Field(0.1, ge=0, le=0.5, description="per token: chance a copy masks it")
+    augment_drop_p: float = Field(0.1, ge=0, le=0.5, description="per token: chance a copy drops it")
+    epochs: float | None = Field(None, gt=0, description="default: twice the run's train.epochs (an epoch "
+                                 "covers the copies too)")
     learning_rate: float | None = Field(None, gt=0, description="default: twice the run's train.learning_rate")
 
     @field_validator("keep")
@@ -59,6 +64,12 @@ class DistillOptions(BaseModel):
                 raise ValueError(f"layers={self.layers} but keep={self.keep} names {len(self.keep)} layers")
         elif self.selection == "list":
             raise ValueError("selection='list' needs keep=[...] (the 0-based layers to keep)")
+        if self.augment and self.alpha_hard:
+            raise ValueError(f"augment={self.augment} with alpha_hard={self.alpha_hard}: perturbed copies have no "
+                             "gold label; set alpha_hard=0 (the teacher scores the copies) or augment=0")
+        if self.augment and self.augment_mask_p + self.augment_drop_p == 0:
+            raise ValueError(f"augment={self.augment} but augment_mask_p and augment_drop_p are 0: the copies would "
+                             "equal the originals; raise one of them (e.g. 0.1)")
         if self.alpha_kd == self.alpha_hidden == self.alpha_hard == 0:
             raise ValueError("alpha_kd, alpha_hidden and alpha_hard are all 0; nothing to train on")
         return self
@@ -109,7 +120,17 @@ class Distill:
 
         # The tuner's needs (e.g. the adapters' learning rate) first; this compressor's own options win.
         cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **overrides})
+        if opts.augment and job.task.kind == "qa":
+            raise UserError("distill: augment works for classification and regression tasks; question "
+                            "answering features carry answer positions that dropped tokens would move. "
+                            "Use --set distill.augment=0")
         features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
+        originals = len(features)
+        if opts.augment:
+            from greenprune_builtins.distill_augment import augmented_copies
+
+            features = features + augmented_copies(features, student.tokenizer, opts.augment, opts.augment_mask_p,
+                                                   opts.augment_drop_p, seed=ctx.config.seed)
         loss_fn = make_loss_fn(teacher.model, to_teacher, temperature=opts.temperature, alpha_kd=opts.alpha_kd,
                                alpha_hidden=opts.alpha_hidden, alpha_hard=opts.alpha_hard)
         t_model = teacher.model
@@ -126,6 +147,8 @@ class Distill:
             "train": result.summary(), "trace": result.trace, "kept_layers": keep,
             "layer_map": {str(s): t for s, t in to_teacher.items()}, "teacher_layers": n_teacher,
             "student_layers": len(keep),
+            "augment": {"copies": opts.augment, "mask_p": opts.augment_mask_p, "drop_p": opts.augment_drop_p,
+                        "original_examples": originals, "train_examples": len(features)},
             "loss": {"temperature": opts.temperature, "alpha_kd": opts.alpha_kd,
                      "alpha_hidden": opts.alpha_hidden, "alpha_hard": opts.alpha_hard},
         }

@@ -134,6 +134,8 @@ def test_options_defaults_and_keep_implies_list() -> None:
     ({"alpha_kd": 0, "alpha_hidden": 0}, "nothing to train on"),
     ({"temperature": 0}, "temperature"),
     ({"layer": 2}, "layer"),
+    ({"augment": 2, "alpha_hard": 0.5}, "no gold label"),
+    ({"augment": 2, "augment_mask_p": 0, "augment_drop_p": 0}, "equal the originals"),
 ])
 def test_bad_options_are_user_errors(raw: dict[str, Any], match: str) -> None:
     with pytest.raises(ValidationError, match=match):
@@ -271,7 +273,7 @@ def test_hidden_loss_ignores_padding_positions() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _ctx(steps: int = 3) -> Any:
+def _ctx(steps: int | None = 3) -> Any:
     train = TrainConfig(batch_size=8, max_steps=steps, logging_steps=1, max_length=32, learning_rate=1e-3)
     return types.SimpleNamespace(config=RunConfig(train=train, seed=0), progress=Progress(quiet=True),
                                  options=lambda name: {})
@@ -345,3 +347,52 @@ def test_chained_distillation_maps_onto_the_teachers_layers() -> None:
     assert Distill._teacher_layers_of(types.SimpleNamespace(info={}), 2, 6) == [2, 5]
     with pytest.raises(UserError, match="more than the teacher"):
         Distill._teacher_layers_of(types.SimpleNamespace(info={}), 6, 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Augmentation (teacher-scored perturbed copies)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_augmented_copies_mask_and_drop_ordinary_tokens_only(bert_dir: Path) -> None:
+    from greenprune_builtins.distill_augment import augmented_copies
+    from transformers import AutoTokenizer
+
+    from greenprune.data import encode
+
+    tok = AutoTokenizer.from_pretrained(bert_dir)
+    rows = generate(40, seed=5, negation_rate=0.3)
+    pairs = [{**r, "text_b": r["text_a"][::-1]} for r in rows]  # sentence pairs: token_type_ids 0 and 1
+    task = Task(name="t", title="t", kind="classification", num_labels=2, metrics=("m",), primary_metric="m")
+    feats = encode(pairs, tok, task, 64)
+    copies = augmented_copies(feats, tok, copies=3, mask_p=0.2, drop_p=0.2, seed=7)
+    assert len(copies) == 3 * len(feats)
+    assert copies == augmented_copies(feats, tok, copies=3, mask_p=0.2, drop_p=0.2, seed=7)  # seeded
+    special = set(tok.all_special_ids) - {tok.mask_token_id}
+    masked = dropped = 0
+    for i, c in enumerate(copies):
+        orig = feats[i % len(feats)]
+        assert c["labels"] == orig["labels"]
+        assert len(c["input_ids"]) == len(c["attention_mask"]) == len(c["token_type_ids"])
+        # special tokens all survive, in order, with their segment ids
+        assert [t for t in c["input_ids"] if t in special] == [t for t in orig["input_ids"] if t in special]
+        assert sorted(set(c["token_type_ids"])) == sorted(set(orig["token_type_ids"]))
+        masked += c["input_ids"].count(tok.mask_token_id)
+        dropped += len(orig["input_ids"]) - len(c["input_ids"])
+    ordinary = 3 * sum(len([t for t in f["input_ids"] if t not in special]) for f in feats)
+    assert 0.15 < masked / ordinary < 0.25 and 0.15 < dropped / ordinary < 0.25
+
+
+def test_distill_with_augmentation_trains_on_the_copies(bert_dir: Path) -> None:
+    job = _job(bert_dir, regression=True, tuner=Finetune(FinetuneOptions()))
+    _, details = Distill(DistillOptions(layers=2, augment=2, epochs=1.0)).compress(_ctx(steps=None), job)
+    assert details["augment"]["original_examples"] == 32 and details["augment"]["train_examples"] == 96
+    assert details["train"]["steps"] == 12  # 96 examples / batch 8, one epoch
+
+
+def test_augmentation_is_refused_for_question_answering(bert_dir: Path) -> None:
+    job = _job(bert_dir, regression=False, tuner=Finetune(FinetuneOptions()))
+    job = CompressJob(**{**vars(job), "task": Task(name="q", title="q", kind="qa", num_labels=2, metrics=("m",),
+                                                     primary_metric="m")})
+    with pytest.raises(UserError, match="augment=0"):
+        Distill(DistillOptions(layers=2, augment=1)).compress(_ctx(), job)
