@@ -97,6 +97,9 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     result = RunResult(run_key=cfg.run_key(), started_at=utcnow(), config=cfg.model_dump(mode="json"),
                        env=environment())
     result.extra["meter_selection"] = meter_log
+    # Every option of the run's components as it took effect, defaults included: config.options
+    # holds only what the user set, and a plugin's defaults can change between versions.
+    result.extra["options_in_effect"] = options_in_effect(cfg, catalogue)
     try:
         from greenprune.phases import run_phases
 
@@ -112,3 +115,12 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     result.finished_at = utcnow()
     pm.hook.greenprune_run_finished(ctx=ctx, result=result)
     return result
+
+
+def options_in_effect(cfg: RunConfig, catalogue: Catalogue) -> dict[str, dict[str, Any]]:
+    """The validated options (defaults filled in) of the run's task, compressors and tuner."""
+    named = [("task", cfg.task), *(("compressor", c) for c in cfg.compressors), ("tuner", cfg.tuner)]
+    if cfg.evaluator:
+        named.append(("evaluator", cfg.evaluator))
+    return {name: catalogue.get(kind, name).validate_options(cfg.options.get(name, {})).model_dump(mode="json")
+            for kind, name in named}

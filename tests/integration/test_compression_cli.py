@@ -39,6 +39,10 @@ def test_cofi_two_sparsities_save_and_load(capsys: pytest.CaptureFixture[str], t
         assert r["traces"]["compress:cofi"][-1]["target"] == r["config"]["sparsity"]
         cofi = next(p for p in r["phases"] if p["name"] == "compress:cofi")
         assert cofi["details"]["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
+        # what the user set and the defaults that took effect, per component
+        in_effect = r["extra"]["options_in_effect"]
+        assert set(in_effect) == {"demo", "cofi", "finetune"}
+        assert in_effect["cofi"]["mask_lr"] == 0.5 and in_effect["cofi"]["calibrate_final"] is True
         # the saved student loads back with one call and predicts the same
         path = Path(r["extra"]["student_path"])
         model = AutoModelForSequenceClassification.from_pretrained(path).eval()
