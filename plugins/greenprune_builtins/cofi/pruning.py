@@ -110,8 +110,9 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     pruning_steps = total - opts.prepruning_steps
     if pruning_steps < SETTLE_STEPS:
         ctx.progress.say(f"[yellow]cofi: {pruning_steps} pruning steps; the sparsity controller needs about "
-                         f"{SETTLE_STEPS} to settle on its target (fewer overshoot or stop short): raise "
-                         f"--set cofi.epochs (now {cfg.epochs:g})[/yellow]")
+                         f"{SETTLE_STEPS} to settle on its target; with fewer, the gates end further off and "
+                         f"the final masks are shifted further onto it (the learned choice counts for less): "
+                         f"raise --set cofi.epochs (now {cfg.epochs:g})[/yellow]")
     masks = CofiMaskModule.from_config(student_model.config, kinds=tuple(opts.prune), init=opts.mask_init)
     shape = PrunableShape.from_config(student_model.config)
     hidden = student_model.config.hidden_size
@@ -152,11 +153,13 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
                          f"{landed.sparsity_cofi_rule:.3f}; final masks shifted by {landed.shift:+.3g} to "
                          f"{landed.sparsity:.3f} (target {job.sparsity})")
     if abs(measured - job.sparsity) > 0.02:
+        why = ("the gates removed or kept whole blocks, which the final shift leaves as learned"
+               if opts.calibrate_final else "CoFi's per-group rule, calibrate_final=false")
         # Say so plainly: a short budget leaves the controller short of its target, and the final shift
         # cannot undo block decisions (a whole attention or FFN block removed or kept).
         ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
-                         f"after {result.steps} steps; give it more steps (--set cofi.epochs=N): about "
-                         f"{SETTLE_STEPS} let the controller settle, larger rates make it overshoot[/yellow]")
+                         f"after {result.steps} steps ({why}); give it more steps (--set cofi.epochs=N), about "
+                         f"{SETTLE_STEPS} let the controller settle[/yellow]")
     details = {
         "target_sparsity": job.sparsity,
         "expected_sparsity_final": expected_final,
