@@ -70,3 +70,41 @@ def test_landed_masks_prune_to_the_counted_sparsity(tmp_path) -> None:  # type: 
     compact = to_compact(model, landed.masks)
     counted = 1 - count_prunable_params(compact) / dense_prunable_params(shape)
     assert counted == pytest.approx(landed.sparsity, abs=1e-9)
+
+
+@pytest.mark.parametrize("target", [0.6, 0.9])
+def test_aligned_widths_are_multiples_and_still_land_on_target(target: float) -> None:
+    shape = PrunableShape(6, 12, 32, 384, 1536)  # MiniLM's shape
+    gates = trained_like_gates(6, 12, 1536, 384, seed=7)
+    plain = final_masks(gates, shape, target)
+    aligned = final_masks(gates, shape, target, align=8)
+    widths = [int((z != 0).sum()) for z in aligned.masks.int_z]
+    hidden = int((aligned.masks.hidden_z != 0).sum())
+    assert all(w % 8 == 0 for w in widths) and hidden % 8 == 0, (widths, hidden)
+    assert any(int((z != 0).sum()) % 8 for z in plain.masks.int_z)  # without align the widths are odd
+    assert abs(aligned.sparsity - target) <= 0.02
+    assert aligned.sparsity == pytest.approx(counted_sparsity(shape, aligned.masks))
+    # the units an aligned group keeps are still the highest-ranked ones
+    la = gates.gates["int"].log_alpha.detach()
+    for layer, z in enumerate(aligned.masks.int_z):
+        gone = z == 0
+        if gone.any() and (~gone).any():
+            assert la[layer][gone].max() <= la[layer][~gone].min()
+
+
+def test_aligned_masks_prune_to_aligned_widths_and_equal_the_masked_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from transformers import AutoModelForSequenceClassification
+
+    from greenprune.models import from_hf_bert
+
+    path = make_tiny_bert(tmp_path / "m", layers=3, hidden=64, heads=4, ffn=96)
+    model = from_hf_bert(AutoModelForSequenceClassification.from_pretrained(path)).eval()
+    shape = PrunableShape.from_config(model.config)
+    landed = final_masks(trained_like_gates(3, 4, 96, 64, seed=11), shape, 0.6, align=8)
+    compact = to_compact(model, landed.masks).eval()
+    assert compact.config.kept_hidden % 8 == 0
+    ids = torch.randint(5, 100, (2, 12))
+    with torch.no_grad():
+        masked = model(input_ids=ids, masks=landed.masks).logits
+        pruned = compact(input_ids=ids).logits
+    assert torch.allclose(masked, pruned, atol=1e-4)

@@ -106,3 +106,17 @@ def test_clamp_log_alpha() -> None:
     module.clamp_log_alpha_()
     for gate in module.gates.values():
         assert gate.log_alpha.max() <= math.log(100) + 1e-6 and gate.log_alpha.min() >= math.log(0.01) - 1e-6
+
+
+def test_expected_zeros_align_keeps_multiples() -> None:
+    gate = HardConcreteGate(3, 40)
+    with torch.no_grad():
+        gate.log_alpha.copy_(torch.linspace(-6, 6, 40).repeat(3, 1))
+        gate.log_alpha[1] = 20.0  # nothing goes: the group stays whole, aligned or not
+        gate.log_alpha[2] = -20.0  # everything goes
+    plain, aligned = gate.expected_zeros(), gate.expected_zeros(align=8)
+    assert plain[1] == aligned[1] == 0 and plain[2] == aligned[2] == 40
+    kept_plain, kept = 40 - plain[0], 40 - aligned[0]
+    assert kept % 8 == 0 and abs(kept - kept_plain) <= 4
+    z = gate.deterministic(align=8)
+    assert int((z[0] != 0).sum()) == kept

@@ -41,6 +41,9 @@ class CofiOptions(BaseModel):
     alpha_hard: float = Field(0.0, ge=0, description="hard-label weight when distilling")
     calibrate_final: bool = Field(True, description="shift all gates by one constant so the final masks land on "
                                   "the target (see cofi/final_masks.py); false = CoFi's per-group rounding as is")
+    align_widths: int = Field(8, ge=1, le=256, description="round each layer's kept FFN units and the kept hidden "
+                              "dims of the final model to multiples of this (GEMMs on odd sizes are slow; see "
+                              "cofi/final_masks.py); 1 = CoFi's per-group rule as is")
     final_tolerance: float = Field(0.005, ge=0, lt=1, description="leave CoFi's final masks alone within this "
                                    "distance of the target")
     distill_layers: list[int] | None = Field(None, description="teacher hidden-state indices (1..L) to match")

@@ -138,7 +138,7 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     student_model.eval()
     with torch.no_grad():
         landed = final_masks(masks, shape, job.sparsity, calibrate=opts.calibrate_final,
-                             tolerance=opts.final_tolerance)
+                             tolerance=opts.final_tolerance, align=opts.align_widths)
         final = landed.masks
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
     compact = to_compact(student_model, final)
@@ -166,6 +166,7 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         # CoFi's per-group rule alone, and the log_alpha shift that landed the masks on the target
         "measured_sparsity_cofi_rule": landed.sparsity_cofi_rule,
         "final_mask_shift": landed.shift,
+        "align_widths": opts.align_widths,  # kept FFN units per layer and hidden dims: multiples of this
         "measured_sparsity_of_input": measured,
         "target_reached": abs(measured - job.sparsity) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
