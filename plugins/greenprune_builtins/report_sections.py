@@ -358,6 +358,8 @@ def _cofi_landing(r: RunResult) -> list[str]:
         shift = d.get("final_mask_shift") or 0.0
         landed = (f"final masks shifted by {shift:+.3g} (log-alpha of per-unit gates) to land on the target"
                   if shift else "CoFi's per-group rule kept as is")
+        if (d.get("align_widths") or 1) > 1:  # absent in results from before width alignment
+            landed += f"; FFN and hidden widths rounded to multiples of {d['align_widths']}"
         lines.append(f"{phase.name}: target {d['target_sparsity']:.3f}, measured {d['measured_sparsity_of_input']:.3f}"
                      f" (of its input); gates' expected sparsity at the end {d['expected_sparsity_final']:.3f}, "
                      f"CoFi's rule alone {d['measured_sparsity_cofi_rule']:.3f}; {landed}.")

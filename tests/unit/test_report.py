@@ -83,7 +83,8 @@ def results() -> list[RunResult]:
     sparse = run("run-sparse", ["cofi"], 0.9, 0.8, 5.0, encoder=2_123_366, total=3_602_918,
                  bytes=14_400_000, measured=0.9, layers=layers(None),
                  compress_details={"target_sparsity": 0.9, "measured_sparsity_of_input": 0.9, "final_mask_shift": 1.36,
-                                   "expected_sparsity_final": 0.899, "measured_sparsity_cofi_rule": 0.912},
+                                   "align_widths": 8, "expected_sparsity_final": 0.899,
+                                   "measured_sparsity_cofi_rule": 0.912},
                  tune_energy=[reading(40.0), reading(None, meter="nvml", covers="gpu:0",
                                                      note="no NVIDIA GPU visible")],
                  energy=({"cpu-estimate": 0.0123}, [reading(0.9, meter="cpu-estimate", method="estimate",
@@ -221,3 +222,4 @@ def test_layers_section_says_how_cofi_landed_on_its_target(rendered: tuple[Path,
     _, md, _ = rendered
     assert ("compress:cofi: target 0.900, measured 0.900 (of its input); gates' expected sparsity at the end "
             "0.899, CoFi's rule alone 0.912; final masks shifted by +1.36") in md
+    assert "FFN and hidden widths rounded to multiples of 8" in md
