@@ -62,6 +62,14 @@ DEFAULT_INIT: dict[str, float] = {
 }
 
 
+def _aligned_zeros(zeros: int, size: int, align: int) -> int:
+    """Zeros that leave a multiple of ``align`` kept (nearest, >= align); whole or empty groups stay."""
+    if zeros in (0, size):
+        return zeros
+    kept = min(size, max(align, align * round((size - zeros) / align)))
+    return size - kept
+
+
 class HardConcreteGate(nn.Module):
     """``num_groups`` x ``group_size`` hard-concrete gates with learnable ``log_alpha``."""
 
@@ -114,11 +122,7 @@ class HardConcreteGate(nn.Module):
         peak, so a width of 816 can be faster than one of 813 (benchmarks/README.md)."""
         missing = (1.0 - self._keep_prob_shifted(shift)).sum(dim=1)
         zeros = [round(float(m)) for m in missing.tolist()]
-        if align <= 1:
-            return zeros
-        size = self.shape[1]
-        return [k if k in (0, size) else size - min(size, max(align, align * round((size - k) / align)))
-                for k in zeros]
+        return zeros if align <= 1 else [_aligned_zeros(k, self.shape[1], align) for k in zeros]
 
     def _keep_prob_shifted(self, shift: float) -> torch.Tensor:
         return torch.sigmoid(self.log_alpha.detach() + shift - self._keep_bias())

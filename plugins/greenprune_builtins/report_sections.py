@@ -17,6 +17,7 @@ from greenprune.components import Component
 from greenprune.report import facts
 from greenprune.report import markup as fmt_
 from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune_builtins.report_cofi import cofi_landing
 
 if TYPE_CHECKING:
     from greenprune.report import FigureFile
@@ -341,29 +342,11 @@ class Layers:
                 doc.heading(_run_label(r), level=4)
                 doc.table([_LAYER_COLUMNS.get(k, k) for k in keys],
                           [[_layer_cell(d, k) for k in keys] for d in layers])
-                for line in _cofi_landing(r):
+                for line in cofi_landing(r):
                     doc.para(line, note=True)
         doc.para("Kept sizes of the final student; \"None (removed)\": that part of the layer was "
                  "pruned away.", note=True)
         return doc.render()
-
-
-def _cofi_landing(r: RunResult) -> list[str]:
-    """How each CoFi phase's final masks met the target: the gates, CoFi's rule, the shift (if any)."""
-    lines = []
-    for phase in r.phases:
-        d = phase.details
-        if "target_sparsity" not in d or "measured_sparsity_cofi_rule" not in d:
-            continue
-        shift = d.get("final_mask_shift") or 0.0
-        landed = (f"final masks shifted by {shift:+.3g} (log-alpha of per-unit gates) to land on the target"
-                  if shift else "CoFi's per-group rule kept as is")
-        if (d.get("align_widths") or 1) > 1:  # absent in results from before width alignment
-            landed += f"; FFN and hidden widths rounded to multiples of {d['align_widths']}"
-        lines.append(f"{phase.name}: target {d['target_sparsity']:.3f}, measured {d['measured_sparsity_of_input']:.3f}"
-                     f" (of its input); gates' expected sparsity at the end {d['expected_sparsity_final']:.3f}, "
-                     f"CoFi's rule alone {d['measured_sparsity_cofi_rule']:.3f}; {landed}.")
-    return lines
 
 
 def _layer_cell(d: dict[str, Any], key: str) -> str:
