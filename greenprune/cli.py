@@ -30,10 +30,11 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 
 
 @cli.command()
-@click.option("--task", help="Task: demo (default, synthetic), cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli.")
+@click.option("--task", help="Task: demo (default, synthetic), a GLUE task (cola, sst2, mrpc, stsb, qqp, mnli, "
+              "qnli, rte, wnli), squad or squad_v2; `greenprune plugins` lists every installed one.")
 @click.option("--teacher", help="minilm (default, embedded), a local model folder, or a Hub id.")
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="GREENPRUNE_DATA_DIR",
-              help="Folder in the GLUE TSV layout (or env GREENPRUNE_DATA_DIR).")
+              help="Folder with the task's files: the GLUE TSV layout, or SQuAD JSON (or env GREENPRUNE_DATA_DIR).")
 @click.option("--compressor", "compressors", multiple=True, help="Compressor, repeatable, applied in order.")
 @click.option("--tuner", help="Tuner for every phase after the teacher (default finetune).")
 @click.option("--sparsity", multiple=True, type=float, help="Target sparsity in (0, 1); one run per value.")
@@ -177,7 +178,7 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--seed", "seeds", multiple=True, type=int, help="Seed axis, repeatable.")
 @click.option("--teacher", help="minilm (default, embedded), a local model folder, or a Hub id.")
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="GREENPRUNE_DATA_DIR",
-              help="Folder in the GLUE TSV layout (or env GREENPRUNE_DATA_DIR).")
+              help="Folder with the task's files: the GLUE TSV layout, or SQuAD JSON (or env GREENPRUNE_DATA_DIR).")
 @click.option("--meter", "meters", multiple=True, help="Energy meter, repeatable (default auto).")
 @click.option("--epochs", type=float, help="Training epochs of every phase.")
 @click.option("--max-train-samples", type=int, help="Subsample the training set (seeded).")

@@ -24,7 +24,7 @@ def grouped(results: list[RunResult]) -> dict[GroupKey, list[RunResult]]:
     out: dict[GroupKey, list[RunResult]] = {}
     for r in results:
         out.setdefault(group_key(r), []).append(r)
-    return {k: sorted(v, key=order) for k, v in out.items()}
+    return {k: sorted(v, key=lambda r, group=v: order(r, group)) for k, v in out.items()}
 
 
 def chain(r: RunResult) -> str:
@@ -35,19 +35,59 @@ def tuner(r: RunResult) -> str:
     return str(r.config.get("tuner") or "?")
 
 
-def variant(r: RunResult) -> str:
-    """What a run compares: its compressor chain and tuner (one line per variant in figures)."""
-    return f"{chain(r)} / {tuner(r)}"
+# Config fields that are a comparison's axes (task, sparsity, seed: the x-axis or replicates) or
+# how it was measured, never what a variant *is*. Everything else (options, train.*, subsampling)
+# names a variant when runs of one group differ in it.
+_NOT_A_SETTING = frozenset({"task", "teacher", "sparsity", "seed", "compressors", "tuner", "meters", "data_dir",
+                            "cache_dir", "save_student", "inference", "energy"})
+
+
+def settings(r: RunResult) -> dict[str, str]:
+    """The run's explicitly set config values, spelt as ``--set`` takes them (``cofi.distill``,
+    ``train.epochs``), values in TOML/JSON spelling (``false``, ``3``)."""
+    import json
+
+    flat: dict[str, str] = {}
+    for key, value in r.config.items():
+        if key in _NOT_A_SETTING or value is None:
+            continue
+        if key == "options" and isinstance(value, dict):  # options.cofi.distill -> cofi.distill
+            for plugin, opts in value.items():
+                for name, v in (opts or {}).items():
+                    flat[f"{plugin}.{name}"] = json.dumps(v)
+        elif isinstance(value, dict):
+            for name, v in value.items():
+                flat[f"{key}.{name}"] = json.dumps(v)
+        else:
+            flat[key] = json.dumps(value)
+    return flat
+
+
+def distinguishing_settings(r: RunResult, group: list[RunResult]) -> list[str]:
+    """``key=value`` for each setting of ``r`` that not every run of ``group`` shares: what tells
+    apart runs with the same chain and tuner (CoFi with and without distillation, say)."""
+    mine = settings(r)
+    every = [settings(x) for x in group]
+    keys = {k for s in every for k in s}
+    differ = {k for k in keys if len({s.get(k) for s in every}) > 1}
+    return [f"{k}={mine[k]}" for k in sorted(differ) if k in mine]
+
+
+def variant(r: RunResult, group: list[RunResult]) -> str:
+    """What a run compares: its compressor chain and tuner, plus the settings in which it differs
+    from other runs of its group (one line per variant in figures, one label in tables)."""
+    extra = distinguishing_settings(r, group)
+    return f"{chain(r)} / {tuner(r)}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def target_sparsity(r: RunResult) -> float | None:
     return r.config.get("sparsity")
 
 
-def order(r: RunResult) -> tuple[str, str, float, str]:
+def order(r: RunResult, group: list[RunResult]) -> tuple[str, float, str]:
     """Variant, then sparsity (unset first), then run key: a stable reading order."""
     s = target_sparsity(r)
-    return chain(r), tuner(r), -1.0 if s is None else float(s), r.run_key
+    return variant(r, group), -1.0 if s is None else float(s), r.run_key
 
 
 def first_ok(runs: list[RunResult]) -> RunResult | None:

@@ -122,7 +122,7 @@ def _series(
     for r in runs:
         xv, yv = x(r), y(r)
         if xv is not None and yv is not None:
-            out.setdefault(facts.variant(r), []).append((float(xv), float(yv)))
+            out.setdefault(facts.variant(r, runs), []).append((float(xv), float(yv)))
     return {k: sorted(v) for k, v in out.items()}
 
 

@@ -53,7 +53,7 @@ def study_figures(key: GroupKey, runs: list[RunResult], fig_dir: Path, prefix: s
 
 def colours(runs: list[RunResult]) -> dict[str, str]:
     """One colour per variant, in reading order, so every figure of a group agrees."""
-    return {v: f"C{i % 10}" for i, v in enumerate(dict.fromkeys(facts.variant(r) for r in runs))}
+    return {v: f"C{i % 10}" for i, v in enumerate(dict.fromkeys(facts.variant(r, runs) for r in runs))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ def _pareto(key: GroupKey, runs: list[RunResult], path: Path, energy: Callable[[
     fig, ax = _axes()
     col = colours(runs)
     for variant in col:
-        mine = [(x, y) for x, y, r in pts if facts.variant(r) == variant]
+        mine = [(x, y) for x, y, r in pts if facts.variant(r, runs) == variant]
         if mine:
             ax.scatter(*zip(*mine, strict=True), color=col[variant], label=variant, zorder=3)
     front = pareto_front([(x, y) for x, y, _ in pts])
@@ -275,7 +275,7 @@ def _points(runs: list[RunResult], x: Callable[[RunResult], float | None],
     for r in runs:
         xv, yv = x(r), y(r)
         if xv is not None and yv is not None:
-            out.setdefault(facts.variant(r), []).append((float(xv), float(yv)))
+            out.setdefault(facts.variant(r, runs), []).append((float(xv), float(yv)))
     return {k: sorted(v) for k, v in out.items()}
 
 

@@ -37,7 +37,7 @@ PARTS = {
 
 def run_label(r: RunResult, runs: list[RunResult]) -> str:
     s = facts.target_sparsity(r)
-    label = facts.variant(r) + (f" @ {s * 100:.0f}%" if s is not None else "")
+    label = facts.variant(r, runs) + (f" @ {s * 100:.0f}%" if s is not None else "")
     if len({x.config.get("seed") for x in runs}) > 1:  # only name the seed when it tells runs apart
         label += f" seed {r.config.get('seed')}"
     return label

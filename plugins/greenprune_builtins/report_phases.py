@@ -24,7 +24,7 @@ class Phases:
         for key, runs in facts.grouped(results).items():
             doc.heading(_group_heading(key, runs))
             for r in runs:
-                doc.heading(_run_label(r) + (" — FAILED" if r.status == "failed" else ""), level=4)
+                doc.heading(_run_label(r, runs) + (" — FAILED" if r.status == "failed" else ""), level=4)
                 doc.para(_baseline_line(r))
                 co2, price, currency = facts.energy_factors(r)
                 headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Total (J)", "Baseline (J)",

@@ -38,10 +38,10 @@ def _group_heading(key: facts.GroupKey, runs: list[RunResult]) -> str:
     return f"Teacher {key[0]} on {task}"
 
 
-def _run_label(r: RunResult) -> str:
+def _run_label(r: RunResult, group: list[RunResult]) -> str:
     s = facts.target_sparsity(r)
     sparsity = f", sparsity {fmt_.percent(s)}" if s is not None else ""
-    return f"{facts.variant(r)}{sparsity} (run {r.run_key})"
+    return f"{facts.variant(r, group)}{sparsity} (run {r.run_key})"
 
 
 def _no_runs(doc: Doc) -> str:
@@ -204,7 +204,7 @@ class Comparison:
         cols = [(s, m) for s in splits for m in metrics
                 if any(facts.value(row.rep, s, m) is not None for row in rows)]
         delta_splits = [s for s in splits if (s, primary) in cols]
-        headers = [*_ROW_HEAD, *(f"{s} {m}" for s, m in cols), *(f"Δ {primary} ({s})" for s in delta_splits)]
+        headers = [*_row_head(rows), *(f"{s} {m}" for s, m in cols), *(f"Δ {primary} ({s})" for s in delta_splits)]
         table = []
         for row in rows:
             cells = [fmt_.metric(facts.value(row.rep, s, m)) for s, m in cols]
@@ -219,7 +219,7 @@ class Comparison:
 
     @staticmethod
     def _cost(doc: Doc, ok: list[RunResult], rows: list[_Row]) -> None:
-        headers = [*_ROW_HEAD, "Encoder params", "Total params", "Size (MB)", "Measured sparsity",
+        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Measured sparsity",
                    "Latency median (ms)", "Speed-up", "Energy / inference example", "Training time"]
         table = []
         for row in rows:
@@ -256,25 +256,36 @@ _ROW_HEAD = ["Model", "Compressors", "Tuner", "Target sparsity"]
 
 
 class _Row:
-    """One table row: a model (teacher / after compress / student) of one run."""
+    """One table row: a model (teacher / after compress / student) of one run. ``settings``: what
+    sets its run apart from the others of the table (None: the table has no such column)."""
 
-    def __init__(self, run: RunResult, model: str, rep: ModelReport) -> None:
-        self.run, self.model, self.rep = run, model, rep
+    def __init__(self, run: RunResult, model: str, rep: ModelReport, settings: list[str] | None) -> None:
+        self.run, self.model, self.rep, self.settings = run, model, rep, settings
 
     def head(self) -> list[str]:
+        extra = [] if self.settings is None else [", ".join(self.settings) or MISSING]
         if self.model == "teacher":
-            return ["teacher", MISSING, MISSING, MISSING]
-        return [self.model, facts.chain(self.run), facts.tuner(self.run),
+            return ["teacher", MISSING, MISSING, *([MISSING] * len(extra)), MISSING]
+        return [self.model, facts.chain(self.run), facts.tuner(self.run), *extra,
                 fmt_.percent(facts.target_sparsity(self.run))]
 
 
+def _row_head(rows: list[_Row]) -> list[str]:
+    settings = ["Settings"] if rows[0].settings is not None else []
+    return [*_ROW_HEAD[:3], *settings, _ROW_HEAD[3]]
+
+
 def _model_rows(ref: RunResult, ok: list[RunResult]) -> list[_Row]:
-    rows = [_Row(ref, "teacher", ref.teacher)]
+    by_run = {r.run_key: facts.distinguishing_settings(r, ok) for r in ok}
+    # A Settings column only when runs differ in more than chain, tuner and sparsity.
+    show = any(by_run.values())
+    rows = [_Row(ref, "teacher", ref.teacher, [] if show else None)]
     for r in ok:
+        mine = by_run[r.run_key] if show else None
         # The model before tuning is a row of its own only when the run measured it.
         if r.student_after_compress.metrics or r.student_after_compress.size:
-            rows.append(_Row(r, "after compress", r.student_after_compress))
-        rows.append(_Row(r, "student", r.student))
+            rows.append(_Row(r, "after compress", r.student_after_compress, mine))
+        rows.append(_Row(r, "student", r.student, mine))
     return rows
 
 
@@ -312,7 +323,7 @@ def _failed(doc: Doc, runs: list[RunResult]) -> None:
         return
     doc.para(f"Failed runs ({len(failed)}):")
     for r in failed:
-        doc.para(_run_label(r))
+        doc.para(_run_label(r, runs))
         doc.code(r.error or "no error message recorded")
 
 
@@ -330,16 +341,19 @@ class Layers:
 
     def render(self, results: list[RunResult], fmt: Fmt) -> str:
         doc = Doc(fmt)
-        with_layers = [r for r in results if r.student.size and r.student.size.layers]
-        if not with_layers:
+        if not any(r.student.size and r.student.size.layers for r in results):
             return doc.para("No run recorded per-layer sizes.", note=True).render()
-        for key, runs in facts.grouped(with_layers).items():
+        # Grouped before filtering, so run labels name the same variants as the other sections.
+        for key, runs in facts.grouped(results).items():
+            with_layers = [r for r in runs if r.student.size and r.student.size.layers]
+            if not with_layers:
+                continue
             doc.heading(_group_heading(key, runs))
-            for r in runs:
+            for r in with_layers:
                 layers = r.student.size.layers if r.student.size else []
                 keys = [k for k in _LAYER_COLUMNS if any(k in d for d in layers)]
                 keys += [k for k in dict.fromkeys(k for d in layers for k in d) if k not in keys]
-                doc.heading(_run_label(r), level=4)
+                doc.heading(_run_label(r, runs), level=4)
                 doc.table([_LAYER_COLUMNS.get(k, k) for k in keys],
                           [[_layer_cell(d, k) for k in keys] for d in layers])
                 for line in cofi_landing(r):

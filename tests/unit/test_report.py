@@ -223,3 +223,35 @@ def test_layers_section_says_how_cofi_landed_on_its_target(rendered: tuple[Path,
     assert ("compress:cofi: target 0.900, measured 0.900 (of its input); gates' expected sparsity at the end "
             "0.899, CoFi's rule alone 0.912; final masks shifted by +1.36") in md
     assert "FFN and hidden widths rounded to multiples of 8" in md
+
+
+def test_runs_that_differ_in_a_setting_are_told_apart(tmp_path: Path) -> None:
+    """CoFi with and without distillation share chain, tuner and sparsity: the tables, headings and
+    figure lines name the setting that differs instead of merging the two."""
+    from greenprune.report import facts
+
+    with_kd = run("run-kd", ["cofi"], 0.6, 0.86, 10.0, measured=0.6)
+    no_kd = run("run-nokd", ["cofi"], 0.6, 0.84, 10.0, measured=0.6)
+    no_kd.config["options"] = {"cofi": {"distill": False, "epochs": 3}}
+    with_kd.config["options"] = {"cofi": {"epochs": 3}}
+    group = [with_kd, no_kd]
+    assert facts.distinguishing_settings(no_kd, group) == ["cofi.distill=false"]
+    assert facts.distinguishing_settings(with_kd, group) == []  # the default: nothing to name
+    assert facts.variant(no_kd, group) == "cofi / finetune (cofi.distill=false)"
+    assert facts.variant(with_kd, group) == "cofi / finetune"
+    # Seeds and sparsities are axes, not variants.
+    other_seed = run("run-seed", ["cofi"], 0.9, 0.8, 10.0)
+    other_seed.config["seed"] = 7
+    assert facts.distinguishing_settings(other_seed, [with_kd, other_seed]) == []
+
+    md_path, _ = render_reports(group, tmp_path)
+    md = md_path.read_text(encoding="utf-8")
+    assert "| Model | Compressors | Tuner | Settings | Target sparsity |" in md
+    assert table_row(md, "student", "cofi", "finetune", "cofi.distill=false", "60.0%")
+    assert table_row(md, "student", "cofi", "finetune", "–", "60.0%")
+    assert "#### cofi / finetune (cofi.distill=false), sparsity 60.0% (run run-nokd)" in md
+
+
+def test_no_settings_column_when_runs_differ_only_in_chain(rendered: tuple[Path, str, str]) -> None:
+    _, md, _ = rendered
+    assert "Settings" not in md
