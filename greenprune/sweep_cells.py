@@ -128,6 +128,7 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()  # reap it: no zombie left behind
             raise
     mine = [r for r in _appended(results, offset) if r.run_key == cell.key]
     if mine:  # the child recorded the run itself (ok, or failed with its own error)
