@@ -24,7 +24,12 @@ def grouped(results: list[RunResult]) -> dict[GroupKey, list[RunResult]]:
     out: dict[GroupKey, list[RunResult]] = {}
     for r in results:
         out.setdefault(group_key(r), []).append(r)
-    return {k: sorted(v, key=lambda r, group=v: order(r, group)) for k, v in out.items()}
+    return {k: _sorted_group(v) for k, v in out.items()}
+
+
+def _sorted_group(group: list[RunResult]) -> list[RunResult]:
+    labels = variants(group)
+    return sorted(group, key=lambda r: order(r, labels))
 
 
 def chain(r: RunResult) -> str:
@@ -63,31 +68,43 @@ def settings(r: RunResult) -> dict[str, str]:
     return flat
 
 
+def differing_settings(group: list[RunResult]) -> dict[str, list[str]]:
+    """Per run key, ``key=value`` for each of its settings that not every run of ``group`` shares:
+    what tells apart runs with the same chain and tuner (CoFi with and without distillation, say).
+    Computed for the whole group at once, since every label of a group needs the same comparison."""
+    every = {x.run_key: settings(x) for x in group}
+    keys = {k for s in every.values() for k in s}
+    differ = sorted(k for k in keys if len({s.get(k) for s in every.values()}) > 1)
+    return {key: [f"{k}={s[k]}" for k in differ if k in s] for key, s in every.items()}
+
+
 def distinguishing_settings(r: RunResult, group: list[RunResult]) -> list[str]:
-    """``key=value`` for each setting of ``r`` that not every run of ``group`` shares: what tells
-    apart runs with the same chain and tuner (CoFi with and without distillation, say)."""
-    mine = settings(r)
-    every = [settings(x) for x in group]
-    keys = {k for s in every for k in s}
-    differ = {k for k in keys if len({s.get(k) for s in every}) > 1}
-    return [f"{k}={mine[k]}" for k in sorted(differ) if k in mine]
+    """:func:`differing_settings` of one run."""
+    return differing_settings(group).get(r.run_key, [])
+
+
+def variants(group: list[RunResult]) -> dict[str, str]:
+    """Per run key, what the run compares: its compressor chain and tuner, plus the settings in which
+    it differs from other runs of its group (one line per variant in figures, one label in tables)."""
+    extra = differing_settings(group)
+    return {r.run_key: f"{chain(r)} / {tuner(r)}" + (f" ({', '.join(extra[r.run_key])})" if extra[r.run_key] else "")
+            for r in group}
 
 
 def variant(r: RunResult, group: list[RunResult]) -> str:
-    """What a run compares: its compressor chain and tuner, plus the settings in which it differs
-    from other runs of its group (one line per variant in figures, one label in tables)."""
-    extra = distinguishing_settings(r, group)
-    return f"{chain(r)} / {tuner(r)}" + (f" ({', '.join(extra)})" if extra else "")
+    """:func:`variants` of one run (callers labelling many runs call ``variants`` once)."""
+    return variants(group)[r.run_key]
 
 
 def target_sparsity(r: RunResult) -> float | None:
     return r.config.get("sparsity")
 
 
-def order(r: RunResult, group: list[RunResult]) -> tuple[str, float, str]:
-    """Variant, then sparsity (unset first), then run key: a stable reading order."""
+def order(r: RunResult, labels: dict[str, str]) -> tuple[str, float, str]:
+    """Variant (``labels``: :func:`variants` of the group), then sparsity (unset first), then run
+    key: a stable reading order."""
     s = target_sparsity(r)
-    return variant(r, group), -1.0 if s is None else float(s), r.run_key
+    return labels[r.run_key], -1.0 if s is None else float(s), r.run_key
 
 
 def first_ok(runs: list[RunResult]) -> RunResult | None:

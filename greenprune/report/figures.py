@@ -119,10 +119,11 @@ def _series(
     y: Callable[[RunResult], float | None],
 ) -> Series:
     out: Series = {}
+    labels = facts.variants(runs)
     for r in runs:
         xv, yv = x(r), y(r)
         if xv is not None and yv is not None:
-            out.setdefault(facts.variant(r, runs), []).append((float(xv), float(yv)))
+            out.setdefault(labels[r.run_key], []).append((float(xv), float(yv)))
     return {k: sorted(v) for k, v in out.items()}
 
 

@@ -53,7 +53,7 @@ def study_figures(key: GroupKey, runs: list[RunResult], fig_dir: Path, prefix: s
 
 def colours(runs: list[RunResult]) -> dict[str, str]:
     """One colour per variant, in reading order, so every figure of a group agrees."""
-    return {v: f"C{i % 10}" for i, v in enumerate(dict.fromkeys(facts.variant(r, runs) for r in runs))}
+    return {v: f"C{i % 10}" for i, v in enumerate(dict.fromkeys(facts.variants(runs).values()))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,9 +171,9 @@ def _pareto(key: GroupKey, runs: list[RunResult], path: Path, energy: Callable[[
     if not pts:
         return None
     fig, ax = _axes()
-    col = colours(runs)
+    col, labels = colours(runs), facts.variants(runs)
     for variant in col:
-        mine = [(x, y) for x, y, r in pts if facts.variant(r, runs) == variant]
+        mine = [(x, y) for x, y, r in pts if labels[r.run_key] == variant]
         if mine:
             ax.scatter(*zip(*mine, strict=True), color=col[variant], label=variant, zorder=3)
     front = pareto_front([(x, y) for x, y, _ in pts])
@@ -272,10 +272,11 @@ def training_joules(r: RunResult, source: tuple[str, str]) -> float | None:
 def _points(runs: list[RunResult], x: Callable[[RunResult], float | None],
             y: Callable[[RunResult], float | None]) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
+    labels = facts.variants(runs)
     for r in runs:
         xv, yv = x(r), y(r)
         if xv is not None and yv is not None:
-            out.setdefault(facts.variant(r, runs), []).append((float(xv), float(yv)))
+            out.setdefault(labels[r.run_key], []).append((float(xv), float(yv)))
     return {k: sorted(v) for k, v in out.items()}
 
 

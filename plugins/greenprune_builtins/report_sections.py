@@ -276,7 +276,7 @@ def _row_head(rows: list[_Row]) -> list[str]:
 
 
 def _model_rows(ref: RunResult, ok: list[RunResult]) -> list[_Row]:
-    by_run = {r.run_key: facts.distinguishing_settings(r, ok) for r in ok}
+    by_run = facts.differing_settings(ok)
     # A Settings column only when runs differ in more than chain, tuner and sparsity.
     show = any(by_run.values())
     rows = [_Row(ref, "teacher", ref.teacher, [] if show else None)]

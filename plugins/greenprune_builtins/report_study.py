@@ -64,7 +64,7 @@ class Study:
 
 
 def _facts(ok: list[RunResult]) -> list[str]:
-    variants = list(dict.fromkeys(facts.variant(r, ok) for r in ok))
+    variants = list(dict.fromkeys(facts.variants(ok).values()))
     sparsities = sorted({s for r in ok if (s := facts.target_sparsity(r)) is not None})
     seeds = sorted({str(r.config.get("seed")) for r in ok})
     return [f"Finished runs: {len(ok)}; variants (chain / tuner): {', '.join(variants)}",
