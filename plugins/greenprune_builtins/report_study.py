@@ -99,35 +99,44 @@ def _label(r: RunResult, runs: list[RunResult]) -> str:
 
 
 def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
+    from greenprune_builtins.report_sections import teacher_layer_of
+
     with_layers = [r for r in ok if r.student.size and r.student.size.layers]
     if not with_layers:
         doc.para("No run recorded per-layer sizes.", note=True)
         return
-    columns: list[tuple[str, list[dict[str, Any]]]] = []
+    # Rows are the teacher's layers: a layer-dropped student's layers sit in the rows of the teacher
+    # layers they were copied from (its recorded layer map), not at their own 0..k-1 positions.
+    columns: list[tuple[str, dict[int, dict[str, Any]]]] = []
     teacher = next((r.teacher.size.layers for r in with_layers if r.teacher.size and r.teacher.size.layers), None)
     if teacher:
-        columns.append(("teacher", teacher))
+        columns.append(("teacher", dict(enumerate(teacher))))
     labels = [_label(r, ok) for r in with_layers]
+    remapped = False
     for r, label in zip(with_layers, labels, strict=True):
         unique = label if labels.count(label) == 1 else f"{label} ({r.run_key})"
-        columns.append((unique, r.student.size.layers if r.student.size else []))
-    depth = max(len(layers) for _, layers in columns)
-    headers = ["Layer", *(name for name, _ in columns)]
-    doc.para("Q/K/V output widths per layer (None: the attention block was removed; – : no such layer):")
+        layers = r.student.size.layers if r.student.size else []
+        origin = teacher_layer_of(r, len(layers))
+        remapped = remapped or origin is not None
+        columns.append((unique, {(origin[i] if origin else i): d for i, d in enumerate(layers)}))
+    depth = max(max(layers, default=-1) + 1 for _, layers in columns)
+    headers = ["Teacher layer" if remapped else "Layer", *(name for name, _ in columns)]
+    missing = "– : no such layer, or dropped by the student" if remapped else "– : no such layer"
+    doc.para(f"Q/K/V output widths per layer (None: the attention block was removed; {missing}):")
     doc.table(headers, [[str(i), *(_qkv(layers, i) for _, layers in columns)] for i in range(depth)])
     doc.para("FFN up-projection width per layer (None: the feed-forward block was removed):")
     doc.table(headers, [[str(i), *(_ffn(layers, i) for _, layers in columns)] for i in range(depth)])
 
 
-def _qkv(layers: list[dict[str, Any]], i: int) -> str:
-    if i >= len(layers):
+def _qkv(layers: dict[int, dict[str, Any]], i: int) -> str:
+    if i not in layers:
         return MISSING
     dims = [layers[i].get(k) for k in ("q", "k", "v")]
     return "None" if all(d is None for d in dims) else "/".join("None" if d is None else str(d) for d in dims)
 
 
-def _ffn(layers: list[dict[str, Any]], i: int) -> str:
-    if i >= len(layers) or "ffn" not in layers[i]:
+def _ffn(layers: dict[int, dict[str, Any]], i: int) -> str:
+    if i not in layers or "ffn" not in layers[i]:
         return MISSING
     return str(layers[i]["ffn"])  # None prints as None: the block is gone
 

@@ -255,3 +255,19 @@ def test_runs_that_differ_in_a_setting_are_told_apart(tmp_path: Path) -> None:
 def test_no_settings_column_when_runs_differ_only_in_chain(rendered: tuple[Path, str, str]) -> None:
     _, md, _ = rendered
     assert "Settings" not in md
+
+
+def test_layers_section_names_the_teacher_layer_of_a_distilled_student(tmp_path: Path) -> None:
+    two = [{"layer": i, "heads": 12, "q": 384, "k": 384, "v": 384, "ffn": 1536, "hidden": 384} for i in range(2)]
+    distilled = run("run-distill", ["distill"], None, 0.8, 7.0, layers=two,
+                    compress_details={"kept_layers": [1, 5], "layer_map": {"0": 1, "1": 5}})
+    md_path, _ = render_reports([distilled], tmp_path)
+    md = md_path.read_text(encoding="utf-8")
+    assert "| Layer | Teacher layer | Heads | Q dim | K dim | V dim | FFN width | Hidden |" in md
+    assert "| 0 | 1 | 12 | 384 |" in md and "| 1 | 5 | 12 | 384 |" in md
+    assert "Teacher layer: the 0-based teacher layer" in md
+
+
+def test_no_teacher_layer_column_without_a_layer_map(rendered: tuple[Path, str, str]) -> None:
+    _, md, _ = rendered
+    assert "Teacher layer" not in md

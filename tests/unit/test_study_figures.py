@@ -179,3 +179,17 @@ def test_study_registers_as_a_report_section_plugin() -> None:
     catalogue = collect(make_plugin_manager(load_entry_points=False, extra_plugins=[report_study]))
     assert catalogue.names("report_section") == ["study"]
     assert catalogue.get("report_section", "study").build().title.startswith("Study")
+
+
+def test_layer_tables_put_a_distilled_students_layers_in_their_teacher_rows() -> None:
+    runs = study_results()
+    dc60 = next(r for r in runs if r.run_key == "dc-60")
+    distill = next(p for p in dc60.phases if p.name == "compress:distill")
+    distill.details["layer_map"] = {"0": 0, "1": 2}  # kept teacher layers 0 and 2
+    md = Study().render(runs, "markdown")
+    qkv = md[md.index("Q/K/V output widths"):md.index("FFN up-projection")]
+    assert "dropped by the student" in qkv
+    header = next(line for line in qkv.splitlines() if line.startswith("| Teacher layer"))
+    col = [c.strip() for c in header.split("|")].index("distill+cofi / adapter @ 60%")
+    rows = [[c.strip() for c in line.split("|")] for line in qkv.splitlines() if re.match(r"\| \d", line)]
+    assert [r[col] for r in rows] == ["None", "–", "128/128/128"]
