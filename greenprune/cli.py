@@ -176,6 +176,9 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--sparsity", "sparsities", multiple=True, type=float,
               help="Sparsity axis, repeatable, in [0, 1); 0 = the chain without its pruning compressors.")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Seed axis, repeatable.")
+@click.option("--vary", "vary", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Settings axis, repeatable: each adds one value of any config key (as --set takes it), e.g. "
+                   "--vary distill.keep=[1,5] --vary distill.keep=[2,5]; different keys cross.")
 @click.option("--teacher", help="minilm (default, embedded), a local model folder, or a Hub id.")
 @click.option("--data-dir", type=click.Path(path_type=Path), envvar="GREENPRUNE_DATA_DIR",
               help="Folder with the task's files: the GLUE TSV layout, or SQuAD JSON (or env GREENPRUNE_DATA_DIR).")
@@ -186,35 +189,37 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/sweep"), show_default=True,
               help="Output folder: results.jsonl, cells/ (config and log per cell), report.md, report.html.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
-              help="TOML file: a run config plus a [sweep] table (tasks, chains, tuners, sparsities, seeds).")
+              help="TOML file: a run config plus a [sweep] table (tasks, chains, tuners, sparsities, seeds, "
+                   "and a [sweep.vary] table of settings).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config value.")
 @click.option("--shard", metavar="I/N", help="Run only the cells whose index modulo N is I (0 <= I < N).")
 @click.option("--dry-run", is_flag=True, help="List the cells (validated) and exit.")
 @click.pass_obj
 def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], tuners: tuple[str, ...],
-          sparsities: tuple[float, ...], seeds: tuple[int, ...], out: Path, config_file: Path | None,
-          sets: tuple[str, ...], shard: str | None, dry_run: bool, **flags: Any) -> None:
-    """Run a matrix of benches: tasks x chains x tuners x sparsities x seeds.
+          sparsities: tuple[float, ...], seeds: tuple[int, ...], vary: tuple[str, ...], out: Path,
+          config_file: Path | None, sets: tuple[str, ...], shard: str | None, dry_run: bool, **flags: Any) -> None:
+    """Run a matrix of benches: tasks x chains x tuners x sparsities x settings (--vary) x seeds.
 
     Each cell runs in its own process (a crash is recorded, the sweep goes on); cells already
     finished in OUT are skipped; results from shards merge with greenprune report DIR1 DIR2."""
     from functools import partial
 
+    from greenprune import sweep as matrix
     from greenprune.components import collect
     from greenprune.plugins import make_plugin_manager
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
-    from greenprune.sweep import expand, latest_per_key, load_plan, parse_shard, select_shard, validate_cells
     from greenprune.sweep_cells import run_cell, run_cells
 
-    part = parse_shard(shard)
-    axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds}
-    base, sweep_axes = load_plan(config_file, flags, list(sets), axes)
+    part = matrix.parse_shard(shard)
+    axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
+            "vary": matrix.parse_vary(vary)}
+    base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
     catalogue = collect(make_plugin_manager(obj["disable"]))
-    cells = expand(base, sweep_axes, catalogue)
-    validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
-    mine = select_shard(cells, part)
+    cells = matrix.expand(base, sweep_axes, catalogue)
+    matrix.validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    mine = matrix.select_shard(cells, part)
     if dry_run:
         done = ResultStore(out).finished_keys()
         click.echo(f"{len(cells)} cells; shard {part[0]}/{part[1]}: {len(mine)} ({sum(c.key in done for c in mine)} "
@@ -229,7 +234,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
     # One result per run key (a failed cell that later succeeded counts once).
     sections = list(catalogue.by_kind["report_section"].values())
-    md, html = render_reports(latest_per_key(ResultStore(out).load()), out, sections)
+    md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, sections)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
     if summary.failed:

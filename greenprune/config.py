@@ -144,7 +144,8 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return path.strip().split("."), value
 
 
-def _apply(data: dict[str, Any], path: list[str], value: Any) -> None:
+def apply_setting(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``section.key`` (split into ``path``) in raw config ``data``, as ``--set`` does."""
     section = path[0]
     # A section that is not a RunConfig field names a component: its options.
     if section not in BenchConfig.model_fields:
@@ -183,15 +184,20 @@ def build_config(
         else:
             data[key] = list(value) if isinstance(value, tuple) else value
     for item in sets:
-        _apply(data, *parse_set(item))
+        apply_setting(data, *parse_set(item))
     try:
         return BenchConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        if err["type"] == "extra_forbidden":
-            valid = ", ".join(BenchConfig.model_fields)
-            raise UserError(f"unknown config key {loc!r}; valid top-level keys: {valid}{extra}") from None
-        raise UserError(f"bad config value for {loc!r}: {msg} (got {err.get('input')!r}){extra}") from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: ValidationError) -> UserError:
+    """A one-line error naming the first bad config value of ``exc`` (and how many more there are)."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    if err["type"] == "extra_forbidden":
+        valid = ", ".join(BenchConfig.model_fields)
+        return UserError(f"unknown config key {loc!r}; valid top-level keys: {valid}{extra}")
+    return UserError(f"bad config value for {loc!r}: {msg} (got {err.get('input')!r}){extra}")

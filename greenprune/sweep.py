@@ -1,4 +1,5 @@
-"""Sweeps: one command runs a matrix tasks x compressor chains x tuners x sparsities x seeds.
+"""Sweeps: one command runs a matrix tasks x compressor chains x tuners x sparsities x settings x
+seeds, where *settings* are any config values varied with ``--vary`` (``distill.keep``, ``train.learning_rate``).
 
 The matrix is expanded and validated whole before any work (one-line errors, as ``bench``). Each
 cell then runs as its own ``greenprune bench`` subprocess (see :mod:`greenprune.sweep_cells`), so
@@ -10,6 +11,8 @@ and ``--shard i/n`` keeps the cells whose index (in the stable matrix order) is 
 
 from __future__ import annotations
 
+import copy
+import itertools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from greenprune.config import BenchConfig, RunConfig, build_config, load_toml
+from greenprune.config import BenchConfig, RunConfig, apply_setting, build_config, config_error, load_toml, parse_set
 from greenprune.errors import UserError
 from greenprune.results import latest_per_key
 
@@ -25,7 +28,11 @@ if TYPE_CHECKING:
     from greenprune.components import Catalogue
 
 __all__ = ["Cell", "SweepAxes", "expand", "latest_per_key", "load_plan", "parse_chain", "parse_pipeline",
-           "parse_shard", "select_shard", "validate_cells"]
+           "parse_shard", "parse_vary", "select_shard", "validate_cells"]
+
+#: config fields that have their own axis (or fix what a cell is): not for --vary
+_AXIS_FIELDS = {"task": "--task", "compressors": "--chain", "tuner": "--tuner", "sparsity": "--sparsity",
+                "seed": "--seed"}
 
 
 class SweepAxes(BaseModel):
@@ -44,6 +51,40 @@ class SweepAxes(BaseModel):
     #: 0 is allowed here and means "dense": the chain without its pruning compressors
     sparsities: list[float] | None = Field(None, min_length=1)
     seeds: list[int] | None = Field(None, min_length=1)
+    #: any other config value: ``section.key`` -> the values to try (``[sweep.vary]`` in TOML,
+    #: ``--vary section.key=value`` repeated on the command line); several keys cross
+    vary: dict[str, list[Any]] | None = None
+
+    @field_validator("vary", mode="before")
+    @classmethod
+    def _flatten(cls, v: Any) -> Any:
+        """TOML spells ``distill.keep`` as a quoted key or as a nested table ([sweep.vary.distill]):
+        both become ``{"distill.keep": [...]}``."""
+        if not isinstance(v, dict):
+            return v
+        flat: dict[str, Any] = {}
+        for key, value in v.items():
+            if isinstance(value, dict):
+                for sub, values in cls._flatten(value).items():
+                    flat[f"{key}.{sub}"] = values
+            else:
+                flat[str(key)] = value
+        return flat
+
+    @field_validator("vary")
+    @classmethod
+    def _settings(cls, v: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        for key, values in (v or {}).items():
+            section = key.split(".")[0]
+            if section in _AXIS_FIELDS:
+                raise ValueError(f"{key!r} has its own axis; use {_AXIS_FIELDS[section]} (or [sweep] "
+                                 f"{'chains' if section == 'compressors' else section + 's'})")
+            if "." not in key and section not in BenchConfig.model_fields:
+                raise ValueError(f"{key!r} is neither section.key (e.g. distill.keep, train.learning_rate) nor "
+                                 "a config key (e.g. teacher)")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{key!r} needs a non-empty list of values, e.g. [[1, 5], [2, 5]]")
+        return v
 
     @field_validator("sparsities")
     @classmethod
@@ -52,6 +93,20 @@ class SweepAxes(BaseModel):
             if not 0 <= s < 1:
                 raise ValueError(f"sparsity {s} is outside [0, 1); e.g. 0.6 (0 = the dense model)")
         return v
+
+
+def parse_vary(items: list[str] | tuple[str, ...]) -> dict[str, list[Any]]:
+    """``["distill.keep=[1,5]", "distill.keep=[2,5]"]`` -> ``{"distill.keep": [[1, 5], [2, 5]]}``:
+    each ``--vary`` adds one value to its key's axis (values read as ``--set`` reads them)."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        try:
+            path, value = parse_set(item)
+        except UserError:
+            raise UserError(f"bad --vary {item!r}: expected section.key=value, e.g. --vary distill.keep=[1,5]") \
+                from None
+        out.setdefault(".".join(path), []).append(value)
+    return out
 
 
 def parse_chain(spec: str | list[str]) -> list[str]:
@@ -83,6 +138,8 @@ class Cell:
     config: RunConfig
     #: the chain as the sweep asked for it (differs from the config's at sparsity 0)
     requested: tuple[str, ...]
+    #: the ``--vary`` values of this cell, spelt ``section.key=value``
+    settings: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -92,7 +149,8 @@ class Cell:
         c = self.config
         sparsity = "" if c.sparsity is None else f" @ sparsity {c.sparsity:g}"
         dense = " (dense point of " + "+".join(self.requested) + ")" if list(self.requested) != c.compressors else ""
-        return f"{c.task} {'+'.join(c.compressors)} / {c.tuner}{sparsity} seed {c.seed}{dense}"
+        varied = f" [{', '.join(self.settings)}]" if self.settings else ""
+        return f"{c.task} {'+'.join(c.compressors)} / {c.tuner}{sparsity}{varied} seed {c.seed}{dense}"
 
 
 def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
@@ -103,7 +161,7 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
     table = raw.pop("sweep", {})
     if not isinstance(table, dict):
         raise UserError(f"[sweep] in {str(config_file)!r} must be a table, e.g. [sweep] tasks = [\"rte\"]")
-    merged = {**table, **{k: list(v) for k, v in axes.items() if v}}
+    merged = {**table, **{k: (v if isinstance(v, dict) else list(v)) for k, v in axes.items() if v}}
     try:
         sweep = SweepAxes.model_validate(merged)
     except ValidationError as exc:
@@ -127,7 +185,8 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
 
 
 def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cell]:
-    """Every cell in a stable order (task, chain, tuner, sparsity, seed), duplicates dropped.
+    """Every cell in a stable order (task, chain, tuner, sparsity, varied settings, seed),
+    duplicates dropped.
 
     A chain without a pruning compressor is one cell with sparsity None whatever the sparsities;
     a pruning chain gets one cell per sparsity, and at sparsity 0 it drops its pruning
@@ -140,6 +199,7 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
     seeds = axes.seeds or [base.seed]
     data = base.model_dump()
     data.pop("sparsity")
+    variants = _setting_variants(data, axes.vary or {})
     cells: list[Cell] = []
     seen: set[str] = set()
     for task in tasks:
@@ -153,14 +213,37 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
                 for s in points:
                     dense = s == 0
                     comps = ([n for n in chain if n not in pruners] or ["none"]) if dense else chain
-                    for seed in seeds:
-                        cfg = RunConfig.model_validate({**data, "task": task, "compressors": comps, "tuner": tuner,
-                                                        "sparsity": None if dense else s, "seed": seed})
+                    for (varied, cell_data), seed in itertools.product(variants, seeds):
+                        cfg = RunConfig.model_validate({**cell_data, "task": task, "compressors": comps,
+                                                        "tuner": tuner, "sparsity": None if dense else s,
+                                                        "seed": seed})
                         if cfg.run_key() in seen:
                             continue
                         seen.add(cfg.run_key())
-                        cells.append(Cell(len(cells), cfg, tuple(chain)))
+                        cells.append(Cell(len(cells), cfg, tuple(chain), varied))
     return cells
+
+
+def _setting_variants(data: dict[str, Any], vary: dict[str, list[Any]]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The base config with each combination of the ``vary`` values applied (as ``--set`` would),
+    each checked now so a bad value fails before any cell runs."""
+    import json
+
+    from pydantic import ValidationError
+
+    out = []
+    for values in itertools.product(*vary.values()):
+        cell_data = copy.deepcopy(data)
+        labels = []
+        for key, value in zip(vary, values, strict=True):
+            apply_setting(cell_data, key.split("."), value)
+            labels.append(f"{key}={json.dumps(value)}")
+        try:
+            RunConfig.model_validate({**cell_data, "sparsity": None})
+        except ValidationError as exc:
+            raise UserError(f"--vary {', '.join(labels)}: {config_error(exc)}") from None
+        out.append((tuple(labels), cell_data))
+    return out
 
 
 def validate_cells(cells: list[Cell], catalogue: Catalogue) -> None:

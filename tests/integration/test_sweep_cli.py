@@ -59,3 +59,23 @@ def test_failing_cells_are_recorded_and_the_sweep_goes_on(capsys: pytest.Capture
         assert "user error (exit code 2)" in r["error"] and str(empty) in r["error"]
         assert r["extra"]["sweep"]["exit_code"] == 2
     assert "failed" in (out / "report.md").read_text()
+
+
+def test_a_settings_axis_runs_each_value_and_the_report_tells_them_apart(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    args = ["sweep", "--out", str(out), "--chain", "distill", "--vary", "distill.keep=[0]",
+            "--vary", "distill.keep=[1]", "--meter", "cpu-estimate", *fast_flags]
+    code, listing, err = run([*args, "--dry-run"], capsys)
+    assert code == 0, err
+    assert "[distill.keep=[0]]" in listing and "[distill.keep=[1]]" in listing and listing.count("pending") == 2
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    results = lines(out)
+    assert [r["config"]["options"]["distill"]["keep"] for r in results] == [[0], [1]]
+    kept = [next(p for p in r["phases"] if p["name"] == "compress:distill")["details"]["kept_layers"] for r in results]
+    assert kept == [[0], [1]]
+    md = (out / "report.md").read_text(encoding="utf-8")
+    # Markdown escapes the brackets
+    assert "distill / finetune (distill.keep=\\[0\\])" in md and "distill / finetune (distill.keep=\\[1\\])" in md
+    assert "| Layer | Teacher layer |" in md and "| 0 | 1 |" in md

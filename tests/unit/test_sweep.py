@@ -21,6 +21,7 @@ from greenprune.sweep import (
     latest_per_key,
     load_plan,
     parse_shard,
+    parse_vary,
     select_shard,
     validate_cells,
 )
@@ -266,3 +267,41 @@ def test_shipped_configs_expand_and_validate(path: Path, catalogue: Catalogue) -
 
 def test_both_study_scales_are_shipped() -> None:
     assert {p.name for p in CONFIGS} >= {"study-cpu.toml", "study-gpu.toml"}
+
+
+def test_vary_crosses_settings_with_the_other_axes(catalogue: Catalogue) -> None:
+    vary = parse_vary(["distill.keep=[1,5]", "distill.keep=[2,5]", "train.learning_rate=1e-4"])
+    assert vary == {"distill.keep": [[1, 5], [2, 5]], "train.learning_rate": [1e-4]}
+    cells = cells_for(catalogue, chains=["distill"], seeds=[1, 2], vary=vary)
+    assert [(c.config.options["distill"]["keep"], c.config.seed) for c in cells] == [
+        ([1, 5], 1), ([1, 5], 2), ([2, 5], 1), ([2, 5], 2)]
+    assert all(c.config.train.learning_rate == 1e-4 for c in cells)
+    assert len({c.key for c in cells}) == 4  # the setting is part of what a run is
+    assert cells[2].label() == "demo distill / finetune [distill.keep=[2, 5], train.learning_rate=0.0001] seed 1"
+    validate_cells(cells, catalogue)  # distill accepts both lists
+    # the same cell as bench with --set gives (so either command resumes the other's results)
+    base = build_config(None, {"compressors": ("distill",), "seed": 1},
+                        ["distill.keep=[1,5]", "train.learning_rate=1e-4"])
+    assert cells[0].key == base.runs()[0].run_key()
+
+
+def test_vary_errors_name_the_setting(catalogue: Catalogue) -> None:
+    with pytest.raises(UserError, match=r"--vary train.learning_rate=-1.*learning_rate"):
+        cells_for(catalogue, vary={"train.learning_rate": [-1]})
+    with pytest.raises(UserError, match=r"sweep cell 0 \(demo distill / finetune \[distill.keep=\[1, 1\]\].*repeats"):
+        validate_cells(cells_for(catalogue, chains=["distill"], vary={"distill.keep": [[1, 1]]}), catalogue)
+    with pytest.raises(UserError, match="bad --vary 'distill'"):
+        parse_vary(["distill"])
+    for bad, hint in (({"seed": [1, 2]}, "--seed"), ({"distill.keep": []}, "non-empty"), ({"epochz": [1]}, "section")):
+        with pytest.raises(ValueError, match=hint):
+            SweepAxes(vary=bad)
+
+
+def test_vary_from_a_toml_table(tmp_path: Path) -> None:
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text('[sweep]\nchains = ["distill"]\n[sweep.vary]\n"train.learning_rate" = [5e-5, 1e-4]\n'
+                   '[sweep.vary.distill]\nkeep = [[1, 5], [2, 5]]\n')
+    _, axes = load_plan(cfg, {}, [], {})
+    assert axes.vary == {"train.learning_rate": [5e-5, 1e-4], "distill.keep": [[1, 5], [2, 5]]}
+    _, axes = load_plan(cfg, {}, [], {"vary": parse_vary(["distill.keep=[0,5]"])})
+    assert axes.vary == {"distill.keep": [[0, 5]]}  # the command line replaces the file's axis
