@@ -25,7 +25,10 @@ class DistillOptions(BaseModel):
                                "teacher's (12 -> 4, 6 -> 2), at least 2")
     selection: Literal["uniform", "first", "list"] = Field(
         "uniform", description="which layers: uniform (evenly spread, ending with the last), first, or list (keep)")
-    keep: list[int] | None = Field(None, description="0-based teacher layers to keep (implies selection='list')")
+    keep: list[int] | None = Field(None, description="0-based teacher layers to keep (implies selection='list'); "
+                                   "the choice can matter more than any training setting (MiniLM 6 -> 2 on STS-B: "
+                                   "[1, 5] kept 93% of the teacher's Pearson, the uniform [2, 5] 77%); compare "
+                                   "candidates with greenprune sweep --vary distill.keep=[...]")
     temperature: float = Field(2.0, gt=0, description="softmax temperature of the prediction distillation")
     alpha_kd: float = Field(1.0, ge=0, description="weight of the prediction distillation loss")
     alpha_hidden: float = Field(1.0, ge=0, description="weight of the hidden-state distillation loss (0: off)")
