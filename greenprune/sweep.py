@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,10 +228,6 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
 def _setting_variants(data: dict[str, Any], vary: dict[str, list[Any]]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """The base config with each combination of the ``vary`` values applied (as ``--set`` would),
     each checked now so a bad value fails before any cell runs."""
-    import json
-
-    from pydantic import ValidationError
-
     out = []
     for values in itertools.product(*vary.values()):
         cell_data = copy.deepcopy(data)

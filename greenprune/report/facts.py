@@ -262,3 +262,15 @@ def phase_totals(r: RunResult) -> list[tuple[str, str, str, float | None, float 
              total([e.joules for e in mine]), total([e.baseline_j for e in mine]),
              total([e.dynamic_j for e in mine]))
             for (meter, covers), mine in by.items()]
+
+
+def teacher_layer_of(r: RunResult, n_layers: int) -> dict[int, int] | None:
+    """Student layer -> the teacher layer it was made from, recorded by the last phase that changed
+    the depth (``layer_map`` in its details, e.g. distill's); None when no phase did, or when the
+    map does not describe a student of ``n_layers`` layers."""
+    for phase in reversed(r.phases):
+        mapping = phase.details.get("layer_map")
+        if isinstance(mapping, dict) and mapping:
+            origin = {int(s): int(t) for s, t in mapping.items()}
+            return origin if sorted(origin) == list(range(n_layers)) else None
+    return None

@@ -344,6 +344,7 @@ class Layers:
         if not any(r.student.size and r.student.size.layers for r in results):
             return doc.para("No run recorded per-layer sizes.", note=True).render()
         # Grouped before filtering, so run labels name the same variants as the other sections.
+        any_origin = False
         for key, runs in facts.grouped(results).items():
             with_layers = [r for r in runs if r.student.size and r.student.size.layers]
             if not with_layers:
@@ -353,7 +354,8 @@ class Layers:
                 layers = r.student.size.layers if r.student.size else []
                 keys = [k for k in _LAYER_COLUMNS if any(k in d for d in layers)]
                 keys += [k for k in dict.fromkeys(k for d in layers for k in d) if k not in keys]
-                origin = teacher_layer_of(r, len(layers))
+                origin = facts.teacher_layer_of(r, len(layers))
+                any_origin = any_origin or origin is not None
                 header = [_LAYER_COLUMNS.get(k, k) for k in keys]
                 rows = [[_layer_cell(d, k) for k in keys] for d in layers]
                 if origin is not None:  # a depth-changing compressor: which teacher layer each one is
@@ -365,24 +367,11 @@ class Layers:
                 for line in cofi_landing(r):
                     doc.para(line, note=True)
         note = "Kept sizes of the final student; \"None (removed)\": that part of the layer was pruned away."
-        if any(teacher_layer_of(r, len(r.student.size.layers)) is not None
-               for r in results if r.student.size and r.student.size.layers):
+        if any_origin:
             note += (" Teacher layer: the 0-based teacher layer a layer-dropped student's layer was copied from "
                      "and imitates.")
         doc.para(note, note=True)
         return doc.render()
-
-
-def teacher_layer_of(r: RunResult, n_layers: int) -> dict[int, int] | None:
-    """Student layer -> the teacher layer it was made from, recorded by the last phase that changed
-    the depth (``layer_map`` in its details, e.g. distill's); None when no phase did, or when the
-    map does not describe a student of ``n_layers`` layers."""
-    for phase in reversed(r.phases):
-        mapping = phase.details.get("layer_map")
-        if isinstance(mapping, dict) and mapping:
-            origin = {int(s): int(t) for s, t in mapping.items()}
-            return origin if sorted(origin) == list(range(n_layers)) else None
-    return None
 
 
 def _layer_cell(d: dict[str, Any], key: str) -> str:

@@ -99,8 +99,6 @@ def _label(r: RunResult, runs: list[RunResult]) -> str:
 
 
 def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
-    from greenprune_builtins.report_sections import teacher_layer_of
-
     with_layers = [r for r in ok if r.student.size and r.student.size.layers]
     if not with_layers:
         doc.para("No run recorded per-layer sizes.", note=True)
@@ -116,7 +114,7 @@ def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
     for r, label in zip(with_layers, labels, strict=True):
         unique = label if labels.count(label) == 1 else f"{label} ({r.run_key})"
         layers = r.student.size.layers if r.student.size else []
-        origin = teacher_layer_of(r, len(layers))
+        origin = facts.teacher_layer_of(r, len(layers))
         remapped = remapped or origin is not None
         columns.append((unique, {(origin[i] if origin else i): d for i, d in enumerate(layers)}))
     depth = max(max(layers, default=-1) + 1 for _, layers in columns)
