@@ -52,6 +52,7 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
+    from greenprune.defaults import planned_keys
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
@@ -64,8 +65,19 @@ def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[
     results = run_bench(bench_cfg, out, disable=obj["disable"], progress=progress)
     md, html = _render(out, obj["disable"])
     progress.say(f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, planned_keys(bench_cfg, obj["disable"]), html, obj["quiet"])
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _headline(out: Path, keys: list[str], report: Path, quiet: bool) -> None:
+    """The end-of-command summary on stdout: this command's runs, as the report shows them."""
+    if quiet:
+        return
+    from greenprune.headline import print_headline
+    from greenprune.results import ResultStore
+
+    print_headline([r for r in ResultStore(out).load() if r.run_key in set(keys)], report)
 
 
 def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
@@ -237,6 +249,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, sections)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, [c.key for c in mine], html, obj["quiet"])
     if summary.failed:
         sys.exit(1)
 

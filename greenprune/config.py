@@ -74,7 +74,8 @@ class RunConfig(_Strict):
     task: str = "demo"
     teacher: str = "minilm"
     data_dir: Path | None = None
-    compressors: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    # The default bench compresses: CoFi at its own default targets (Component.default_sparsities).
+    compressors: list[str] = Field(default_factory=lambda: ["cofi"], min_length=1)
     tuner: str = "finetune"
     evaluator: str | None = Field(None, description="default: the task's own evaluator")
     sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")

@@ -15,6 +15,7 @@ from typing import Any
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
+from greenprune.defaults import resolve
 from greenprune.errors import UserError, unknown
 from greenprune.plugins import make_plugin_manager
 from greenprune.progress import Progress
@@ -61,7 +62,11 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     """Run every run of ``bench`` not already finished in ``out_dir``; return this call's results."""
     progress = progress or Progress()
     disable, extra_plugins = list(disable), list(extra_plugins)
-    validate(bench, collect(make_plugin_manager(disable, extra_plugins)))
+    catalogue = collect(make_plugin_manager(disable, extra_plugins))
+    bench, notes = resolve(bench, catalogue)
+    for note in notes:
+        progress.say(f"[dim]{note}[/dim]")
+    validate(bench, catalogue)
     store = ResultStore(out_dir)
     done = store.finished_keys()
     results = []
@@ -114,6 +119,9 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
             meter.close()
     result.finished_at = utcnow()
     pm.hook.greenprune_run_finished(ctx=ctx, result=result)
+    from greenprune.model_card import write_card
+
+    write_card(result)  # the saved student's README.md, from the complete result
     return result
 
 

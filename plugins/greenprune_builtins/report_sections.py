@@ -16,6 +16,7 @@ from greenprune import hookimpl
 from greenprune.components import Component
 from greenprune.report import facts
 from greenprune.report import markup as fmt_
+from greenprune.report.hardware import hardware_note
 from greenprune.report.markup import MISSING, Doc, Fmt
 from greenprune_builtins.report_cofi import cofi_landing
 
@@ -38,10 +39,11 @@ def _group_heading(key: facts.GroupKey, runs: list[RunResult]) -> str:
     return f"Teacher {key[0]} on {task}"
 
 
-def _run_label(r: RunResult, group: list[RunResult]) -> str:
+def _run_label(r: RunResult, group: list[RunResult], labels: dict[str, str] | None = None) -> str:
     s = facts.target_sparsity(r)
     sparsity = f", sparsity {fmt_.percent(s)}" if s is not None else ""
-    return f"{facts.variant(r, group)}{sparsity} (run {r.run_key})"
+    variant = labels[r.run_key] if labels is not None else facts.variant(r, group)
+    return f"{variant}{sparsity} (run {r.run_key})"
 
 
 def _no_runs(doc: Doc) -> str:
@@ -179,6 +181,9 @@ class Comparison:
                 rows = _model_rows(ref, ok)
                 self._quality(doc, runs, rows)
                 self._cost(doc, ok, rows)
+                labels = facts.variants(ok)
+                for line in hardware_note(ok, {r.run_key: _run_label(r, ok, labels) for r in ok}):
+                    doc.para(line, note=True)
                 if any(r.teacher.metrics != ref.teacher.metrics for r in ok):
                     doc.para(f"Teacher metrics differ between runs of this group; the teacher rows show "
                              f"run {ref.run_key}'s teacher, and each Δ and speed-up uses its own run's "

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from greenprune import hookimpl
 from greenprune.components import Component
 from greenprune.report import facts
+from greenprune.report.hardware import hardware_note
 from greenprune.report.markup import MISSING, Doc, Fmt
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class Study:
                          f"energy per inference example ({source_label(ok, source)}):")
                 doc.table(["Run", "Target sparsity", "Measured sparsity", "Metric", "J per example"],
                           _frontier_rows(ok, source))
+                for line in hardware_note(ok, {r.run_key: f"{_label(r, ok)} (run {r.run_key})" for r in ok}):
+                    doc.para(line, note=True)
             _layer_tables(doc, ok)
         doc.para("Figures follow: metric vs sparsity after compression and after tuning, inference energy and "
                  "training time vs sparsity, Pareto frontiers, CoFi's λ1/λ2 and loss parts per step. Size vs "

@@ -21,6 +21,9 @@ from greenprune.components import Component
 
 GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
 
+#: the targets of a bench that gives no --sparsity (one run each)
+DEFAULT_SPARSITIES = (0.5, 0.9)
+
 
 class CofiOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -64,5 +67,9 @@ class Cofi:
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
+    # Without --sparsity: a moderate and an aggressive target, so one bench shows both what pruning
+    # keeps and where it starts to cost accuracy.
     register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True,
-                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))
+                       default_sparsities=DEFAULT_SPARSITIES,
+                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation); "
+                                   "without --sparsity it runs at 0.5 and 0.9"))
