@@ -12,16 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.report import facts
-from greenprune.report import markup as fmt_
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_cofi import cofi_landing
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import EnergyReading, ModelReport, RunResult
+    from greenprune.api import EnergyReading, FigureFile, ModelReport, RunResult
 
 #: What each energy method label means; shown wherever energy appears so no reader mistakes an
 #: estimate for a measurement.

@@ -16,14 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.report import facts
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import report_facts as facts
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import RunResult
+    from greenprune.api import FigureFile, RunResult
 
 
 class Study:
@@ -73,7 +70,7 @@ def _facts(ok: list[RunResult]) -> list[str]:
 
 
 def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
-    from greenprune.report import markup
+    from greenprune.api import report_markup as markup
     from greenprune.report.study_figures import inference_joules, pareto_front
 
     metric, splits = facts.primary_metric(ok[0]), facts.dev_splits(ok)
