@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from greenprune.context import RunContext
     from greenprune.modeling import ModelBundle
+    from greenprune.structure.surgery import SurgeryEvent
     from greenprune.tasks import Task, TaskData
 
 
@@ -44,10 +46,20 @@ class Tuner(Protocol):
 
     # Optional: ``train_overrides() -> dict`` (TrainConfig fields a compressor's training should use
     # while this tuner's weights train, e.g. the adapters' larger learning rate), and
-    # ``on_pruned(masked_model, compact_model, masks)`` (carry the tuner's own modules into a
-    # physically pruned model).
+    # ``on_surgery(before, after, events)``: carry the tuner's own modules from ``before`` into
+    # ``after``, a model a compressor rebuilt (converted or physically shrunk); ``events`` (a list of
+    # :class:`greenprune.structure.surgery.SurgeryEvent`) say per changed module which input and
+    # output features stayed and which scales were folded in; a module without an event kept its
+    # name and shape.
 
 
 def tuner_overrides(tuner: Any) -> dict[str, Any]:
     fn = getattr(tuner, "train_overrides", None)
     return dict(fn()) if fn is not None else {}
+
+
+def notify_surgery(tuner: Any, before: Any, after: Any, events: Sequence[SurgeryEvent]) -> None:
+    """Tell ``tuner`` that ``after`` replaces ``before`` (a compressor calls this after its surgery)."""
+    fn = getattr(tuner, "on_surgery", None)
+    if fn is not None:
+        fn(before, after, list(events))
