@@ -52,6 +52,9 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
+from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
 
@@ -67,6 +70,9 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    # model structure: encoder families, size accounting, surgery events
+    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "family_of", "layer_projections",
     # training and features
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "finetune_cached", "loader",
     "postprocess", "train", "trainable_groups",

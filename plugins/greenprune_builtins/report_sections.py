@@ -216,7 +216,8 @@ class Comparison:
 
     @staticmethod
     def _cost(doc: Doc, ok: list[RunResult], rows: list[_Row]) -> None:
-        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Measured sparsity",
+        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Structured sparsity",
+                   "Unstructured sparsity",
                    "Latency median (ms)", "Speed-up", "Energy / inference example", "Training time"]
         table = []
         for row in rows:
@@ -228,6 +229,7 @@ class Comparison:
                 fmt_.count(size.total_params if size else None),
                 fmt_.megabytes(size.bytes_on_disk if size else None),
                 fmt_.percent(facts.measured_sparsity(row.rep)),
+                fmt_.percent(facts.unstructured_sparsity(row.rep)),
                 MISSING if inf is None else f"{inf.latency_ms_median:.2f}",
                 MISSING if up is None else f"{up:.2f}×",
                 _energy_per_example(row.run, row.rep),

@@ -43,8 +43,8 @@ class Study:
             if source is not None:
                 doc.para(f"Runs on the Pareto frontier of {facts.primary_metric(ok[0]) or 'the metric'} vs "
                          f"energy per inference example ({source_label(ok, source)}):")
-                doc.table(["Run", "Target sparsity", "Measured sparsity", "Metric", "J per example"],
-                          _frontier_rows(ok, source))
+                doc.table(["Run", "Target sparsity", "Structured sparsity", "Unstructured sparsity", "Metric",
+                           "J per example"], _frontier_rows(ok, source))
             _layer_tables(doc, ok)
         doc.para("Figures follow: metric vs sparsity after compression and after tuning, inference energy and "
                  "training time vs sparsity, Pareto frontiers, CoFi's λ1/λ2 and loss parts per step. Size vs "
@@ -85,7 +85,8 @@ def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
     for x, y in pareto_front(list(points)):
         r = points[(x, y)]
         rows.append([_label(r, ok), markup.percent(facts.target_sparsity(r)),
-                     markup.percent(facts.measured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
+                     markup.percent(facts.measured_sparsity(r.student)),
+                     markup.percent(facts.unstructured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
     return rows
 
 

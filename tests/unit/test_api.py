@@ -83,7 +83,7 @@ def test_a_component_missing_a_protocol_member_is_one_clear_error() -> None:
 
     comp = Component("half", factory=lambda _o: Half())
     comp.kind = "tuner"
-    with pytest.raises(UserError, match=r"tuner 'half' \(Half\) lacks on_pruned, train_overrides, tune; subclass "
+    with pytest.raises(UserError, match=r"tuner 'half' \(Half\) lacks on_surgery, train_overrides, tune; subclass "
                                         r"greenprune.api.Tuner"):
         comp.build()
 
@@ -99,7 +99,7 @@ def test_subclassing_a_protocol_inherits_the_optional_members() -> None:
     comp = Component("probe", factory=lambda _o: Probe())
     comp.kind = "tuner"
     tuner = comp.build()
-    assert tuner.train_overrides() == {} and tuner.on_pruned(None, None, None) is None
+    assert tuner.train_overrides() == {} and tuner.on_surgery(None, None, []) is None
     assert isinstance(tuner, api.Tuner)
 
 
