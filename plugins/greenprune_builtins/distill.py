@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from greenprune import hookimpl
 from greenprune.components import Component
 from greenprune.errors import UserError
+from greenprune.report.api import PhaseReport
 
 
 class DistillOptions(BaseModel):
@@ -173,7 +174,12 @@ class Distill:
         return select_layers(n_teacher, n_current, "uniform")
 
 
+#: what reports call the loss parts distill logs (the training loop adds ``loss``, the total)
+PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": "prediction distillation (distill)",
+                                       "hidden": "hidden-state distillation (distill)"})
+
+
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("distill", factory=Distill, options=DistillOptions,
+    register(Component("distill", factory=Distill, options=DistillOptions, phase_report=PHASE_REPORT,
                        description="drop encoder layers, then distill the teacher into the shallower student"))
