@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from greenprune.api import Component, Compressor, UserError, hookimpl
+from greenprune.report.api import PhaseReport
 
 
 class DistillOptions(BaseModel):
@@ -167,7 +168,12 @@ class Distill(Compressor):
         return select_layers(n_teacher, n_current, "uniform")
 
 
+#: what reports call the loss parts distill logs (the training loop adds ``loss``, the total)
+PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": "prediction distillation (distill)",
+                                       "hidden": "hidden-state distillation (distill)"})
+
+
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("distill", factory=Distill, options=DistillOptions,
+    register(Component("distill", factory=Distill, options=DistillOptions, phase_report=PHASE_REPORT,
                        description="drop encoder layers, then distill the teacher into the shallower student"))
