@@ -83,7 +83,7 @@ def _hardware(r: RunResult) -> str:
 
 
 def _energy_lines(r: RunResult) -> list[str]:
-    from greenprune.payback import payback
+    from greenprune.payback import payback, payback_text
 
     lines = []
     for meter, covers, method, total, _base, dynamic in facts.phase_totals(r):
@@ -101,18 +101,6 @@ def _energy_lines(r: RunResult) -> list[str]:
     for pb in payback(r):
         lines.append(f"Payback ({pb.source}, {pb.method}): {payback_text(pb)}")
     return lines or ["No energy readings were recorded."]
-
-
-def payback_text(pb: Any) -> str:
-    """One payback figure in words, with its range: the headline, the card and the report share it."""
-    if pb.saved_per_example_j is None or pb.saved_per_example_j <= 0:
-        return "never: the student saves no energy per example in this run"
-    if pb.examples is None:
-        return f"saves {fmt.joules(pb.saved_per_example_j, pb.method)} per example; compression energy not recorded"
-    low = fmt.MISSING if pb.examples_low is None else f"{pb.examples_low:,.0f}"
-    high = "never" if pb.examples_high is None else f"{pb.examples_high:,.0f}"
-    return (f"after {pb.examples:,.0f} inference examples [{low}–{high}] (compression and tuning "
-            f"{fmt.joules(pb.cost_j, pb.method)}, saving {fmt.joules(pb.saved_per_example_j, pb.method)} per example)")
 
 
 def _load_snippet(r: RunResult, path: Path) -> str:

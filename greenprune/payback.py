@@ -84,3 +84,18 @@ def payback(r: RunResult) -> list[Payback]:
                            examples=_ratio(cost, saved), examples_low=_ratio(cost, high),
                            examples_high=_ratio(cost, low)))
     return out
+
+
+def payback_text(pb: Payback) -> str:
+    """One payback figure in words, with its range: the headline, the card and the report share it."""
+    from greenprune.report import markup
+
+    if pb.saved_per_example_j is None or pb.saved_per_example_j <= 0:
+        return "never: the student saves no energy per example in this run"
+    if pb.examples is None:
+        return f"saves {markup.joules(pb.saved_per_example_j, pb.method)} per example; compression energy not recorded"
+    low = markup.MISSING if pb.examples_low is None else f"{pb.examples_low:,.0f}"
+    high = "never" if pb.examples_high is None else f"{pb.examples_high:,.0f}"
+    cost, saved = markup.joules(pb.cost_j, pb.method), markup.joules(pb.saved_per_example_j, pb.method)
+    return (f"after {pb.examples:,.0f} inference examples [{low}–{high}] (compression and tuning {cost}, "
+            f"saving {saved} per example)")

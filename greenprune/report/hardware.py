@@ -27,17 +27,18 @@ def hardware(r: RunResult) -> str:
     return ", ".join(parts)
 
 
-def hardware_note(runs: list[RunResult], label: dict[str, str] | None = None) -> list[str]:
+def hardware_note(runs: list[RunResult]) -> list[str]:
     """Lines to print beside a table of ``runs``: empty when they all share one machine type; else
-    a warning and each hardware with the runs measured on it (``label``: run key -> name)."""
-    by: dict[str, list[str]] = {}
+    a warning, then each hardware with the runs measured on it."""
+    from greenprune.report.facts import run_label
+
+    by: dict[str, list[RunResult]] = {}
     for r in runs:
-        name = (label or {}).get(r.run_key, r.run_key)
-        by.setdefault(hardware(r), []).append(name)
+        by.setdefault(hardware(r), []).append(r)
     if len(by) < 2:
         return []
     lines = [f"These runs were measured on {len(by)} different hardware set-ups (CPU, cores, torch threads, GPU): "
              "latency, throughput and energy per example are comparable only within a run; every speed-up and "
              "saving is a ratio or difference within its own run."]
-    lines += [f"{hw}: {'; '.join(names)}" for hw, names in by.items()]
+    lines += [f"{hw}: " + "; ".join(f"{run_label(r, runs)} (run {r.run_key})" for r in mine) for hw, mine in by.items()]
     return lines

@@ -9,22 +9,29 @@ A plugin of its own (entry point ``report-payback``), so it can be disabled alon
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.payback import Payback, payback
-from greenprune.report import facts
-from greenprune.report import markup as fmt
-from greenprune.report.hardware import hardware_note
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import Component, hookimpl
+from greenprune.report.api import (
+    MISSING,
+    Doc,
+    FigureFile,
+    Fmt,
+    Payback,
+    ReportInput,
+    facts,
+    figures,
+    hardware_note,
+    joules,
+    payback,
+    percent,
+    sig3,
+)
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import RunResult
+    from greenprune.api import RunResult
 
 HEADERS = ["Student", "Target sparsity", "Measured sparsity", "Compression + tuning energy",
            "Teacher J / example", "Student J / example", "Saved J / example [range]", "Pays back after (examples)",
@@ -38,9 +45,9 @@ def _label(r: RunResult, labels: dict[str, str]) -> str:
 def _saved(pb: Payback) -> str:
     if pb.saved_per_example_j is None:
         return MISSING
-    text = fmt.joules(pb.saved_per_example_j, pb.method)
+    text = joules(pb.saved_per_example_j, pb.method)
     if pb.saved_low_j is not None and pb.saved_high_j is not None:
-        text += f" [{fmt.sig3(pb.saved_low_j)}–{fmt.sig3(pb.saved_high_j)}]"
+        text += f" [{sig3(pb.saved_low_j)}–{sig3(pb.saved_high_j)}]"
     return text
 
 
@@ -55,7 +62,7 @@ def _examples(pb: Payback) -> str:
 def _median(r: RunResult, who: str, source: str) -> str:
     rep = r.teacher if who == "teacher" else r.student
     spread = rep.inference.energy_per_example.get(source) if rep.inference else None
-    return MISSING if spread is None else fmt.joules(spread.median_j, spread.method)
+    return MISSING if spread is None else joules(spread.median_j, spread.method)
 
 
 def _rows(runs: list[RunResult]) -> list[list[str]]:
@@ -63,9 +70,9 @@ def _rows(runs: list[RunResult]) -> list[list[str]]:
     rows = []
     for r in runs:
         for pb in payback(r):
-            cost = fmt.joules(pb.cost_j, pb.method) + (" (reused from cache)" if pb.cost_reused else "")
-            rows.append([_label(r, labels), fmt.percent(facts.target_sparsity(r)),
-                         fmt.percent(facts.measured_sparsity(r.student)), cost, _median(r, "teacher", pb.source),
+            cost = joules(pb.cost_j, pb.method) + (" (reused from cache)" if pb.cost_reused else "")
+            rows.append([_label(r, labels), percent(facts.target_sparsity(r)),
+                         percent(facts.measured_sparsity(r.student)), cost, _median(r, "teacher", pb.source),
                          _median(r, "student", pb.source), _saved(pb), _examples(pb), f"{pb.method}, {pb.source}"])
     return rows
 
@@ -73,10 +80,10 @@ def _rows(runs: list[RunResult]) -> list[list[str]]:
 class PaybackSection:
     title = "Energy payback"
 
-    def render(self, results: list[RunResult], fmt_: Fmt) -> str:
-        doc = Doc(fmt_)
+    def render(self, report: ReportInput, fmt: Fmt) -> str:
+        doc = Doc(fmt)
         any_rows = False
-        for key, runs in facts.grouped(results).items():
+        for key, runs in facts.grouped(report.results).items():
             ok = [r for r in runs if r.status == "ok"]
             rows = _rows(ok)
             if not rows:
@@ -84,8 +91,7 @@ class PaybackSection:
             any_rows = True
             doc.heading(f"Teacher {key[0]} on {key[1]}")
             doc.table(HEADERS, rows)
-            labels = facts.variants(ok)
-            for line in hardware_note(ok, {r.run_key: _label(r, labels) for r in ok}):
+            for line in hardware_note(ok):
                 doc.para(line, note=True)
         if not any_rows:
             return doc.para("No run measured inference energy for both teacher and student.", note=True).render()
@@ -100,12 +106,10 @@ class PaybackSection:
                  "never added to each other.", note=True)
         return doc.render()
 
-    def figures(self, results: list[RunResult], fig_dir: Path) -> list[FigureFile]:
-        from greenprune.report import FigureFile
-
+    def figures(self, report: ReportInput, fig_dir: Path) -> list[FigureFile]:
         out = []
-        for key, runs in facts.grouped(results).items():
-            path = fig_dir / f"payback-{_slug(key[0])}-{_slug(key[1])}.png"
+        for key, runs in facts.grouped(report.results).items():
+            path = fig_dir / f"payback-{figures.slug(key[0])}-{figures.slug(key[1])}.png"
             caption = payback_figure(key, [r for r in runs if r.status == "ok"], path)
             if caption is not None:
                 out.append(FigureFile(caption, path))
@@ -119,13 +123,9 @@ def payback_figure(key: tuple[str, str], runs: list[RunResult], path: Path) -> s
               if pb.cost_j is not None and pb.saved_per_example_j is not None]
     if not curves:
         return None
-    from matplotlib.figure import Figure
-
     finite = [pb.examples for _, pb in curves if pb.examples is not None]
     x_max = 2 * max(finite) if finite else 1000.0
-    fig = Figure(figsize=(6.4, 4.0), dpi=110, layout="constrained")
-    ax = fig.add_subplot()
-    ax.grid(True, alpha=0.3)
+    fig, ax = figures.axes()
     labels = facts.variants(runs)
     xs = [x_max * i / 100 for i in range(101)]
     methods = set()
@@ -143,21 +143,16 @@ def payback_figure(key: tuple[str, str], runs: list[RunResult], path: Path) -> s
     ax.set_xlabel("inference examples served by the student instead of the teacher")
     label = "/".join(sorted(methods))
     ax.set_ylabel(f"net energy saved (J, {label})")
-    ax.set_title(f"{key[1]}: energy payback of compression (teacher {key[0]})", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.savefig(path, format="png", metadata={"Software": None})
+    figures.finish(fig, ax, f"{key[1]}: energy payback of compression (teacher {key[0]})", path)
     return (f"{key[0]} on {key[1]}: net energy saved (saving per example × examples − compression and tuning "
             f"energy) against examples served; a dot where it pays back, the band spans the inference windows' "
             f"range. Derived from {label} figures" + (" (ESTIMATES)" if "estimate" in label else "") + ".")
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
-
-
 @hookimpl
 def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
-    register(Component("payback", factory=lambda _opts: PaybackSection(),
+    # After the comparison (200) and before the phases (300): cost and saving read together.
+    register(Component("payback", factory=lambda _opts: PaybackSection(), order=250,
                        description="per student: compression energy, J per example saved, inference examples "
                                    "until it pays back (derived), with a figure"))
 

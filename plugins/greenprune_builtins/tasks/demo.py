@@ -22,9 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.tasks import Task, TaskData
+from greenprune.api import Component, Task, TaskData, hookimpl
 
 # Adjectives seen in training; the dev set also draws from the held-out lists below.
 _POSITIVE = ("good", "great", "lovely", "excellent", "pleasant", "wonderful", "superb", "delightful", "fine",
