@@ -16,7 +16,7 @@ from greenprune.report import markup as fmt
 if TYPE_CHECKING:
     from greenprune.results import RunResult
 
-HEADERS = ("student", "metric kept", "speed-up", "size", "J/example saved", "pays back after")
+HEADERS = ("student", "metric kept", "speed-up", "size of teacher", "J/example saved", "pays back after")
 
 
 def _kept(r: RunResult) -> str:
@@ -26,7 +26,7 @@ def _kept(r: RunResult) -> str:
     t, s = facts.value(r.teacher, splits[0], metric), facts.value(r.student, splits[0], metric)
     if t is None or s is None or not t:
         return fmt.MISSING
-    return f"{s / t:.1%} ({metric} {s:.3f} vs {t:.3f})"
+    return f"{s / t:.1%} ({s:.3f}/{t:.3f} {metric})"
 
 
 def _size(r: RunResult) -> str:
@@ -40,13 +40,12 @@ def _size(r: RunResult) -> str:
     else:
         return fmt.MISSING
     sparsity = facts.measured_sparsity(r.student)
-    return f"{ratio:.0%} of teacher ({what})" + (f", sparsity {sparsity:.1%}" if sparsity else "")
+    return f"{ratio:.0%} {what}" + (f", sparsity {sparsity:.1%}" if sparsity else "")
 
 
 def _energy(r: RunResult) -> tuple[str, str]:
     """(J per example saved, payback) of the first meter source, each with its method label."""
-    from greenprune.model_card import payback_text
-    from greenprune.payback import payback
+    from greenprune.payback import payback, payback_text
 
     found = payback(r)
     if not found:
@@ -58,16 +57,19 @@ def _energy(r: RunResult) -> tuple[str, str]:
         return saved, payback_text(pb).split(":")[0]
     low = fmt.MISSING if pb.examples_low is None else f"{pb.examples_low:,.0f}"
     high = "never" if pb.examples_high is None else f"{pb.examples_high:,.0f}"
-    return saved, f"{pb.examples:,.0f} examples [{low}–{high}]"
+    return saved, f"{pb.examples:,.0f} examples [{low}–{high}] ({pb.method})"
 
 
 def rows(results: list[RunResult]) -> list[list[str]]:
     out = []
-    for group in facts.grouped(results).values():
+    groups = facts.grouped(results)
+    for (teacher, task), group in groups.items():
         labels = facts.variants(group)
+        # Name the teacher and task only when the command covered more than one of them.
+        prefix = f"{task} ({teacher}): " if len(groups) > 1 else ""
         for r in group:
             s = facts.target_sparsity(r)
-            name = f"{r.config.get('task')}: {labels[r.run_key]}" + (f" @ {s:g}" if s is not None else "")
+            name = prefix + labels[r.run_key] + (f" @ {s:g}" if s is not None else "")
             if r.status != "ok":
                 out.append([name, "FAILED", fmt.MISSING, fmt.MISSING, fmt.MISSING, (r.error or "")[:60]])
                 continue
@@ -82,8 +84,10 @@ def print_headline(results: list[RunResult], report: Path, console: object | Non
     from rich.table import Table
 
     con = console if console is not None else Console()
-    table = Table(title="greenprune: what compression bought (speed-up and energy measured in each run, "
-                  "on its own machine)", title_justify="left")
+    groups = list(facts.grouped(results))
+    what = f" ({groups[0][0]} on {groups[0][1]})" if len(groups) == 1 else ""
+    table = Table(title=f"greenprune: what compression bought{what}; speed-up and energy within each run",
+                  title_justify="left")
     for h in HEADERS:
         table.add_column(h, overflow="fold")
     for row in rows(results):

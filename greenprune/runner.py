@@ -128,7 +128,7 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     pm.hook.greenprune_run_finished(ctx=ctx, result=result)
     from greenprune.model_card import write_card
 
-    write_card(result)  # the saved student's README.md, from the complete result
+    write_card(result, catalogue)  # the saved student's README.md, from the complete result
     return result
 
 
