@@ -51,8 +51,14 @@ def resolve(bench: BenchConfig, catalogue: Catalogue) -> tuple[BenchConfig, list
     notes = []
     found = task_defaults(bench, bench.task, catalogue)
     if found:
-        sections = {s: type(getattr(bench, s)).model_validate({**getattr(bench, s).model_dump(), **v})
-                    for s, v in found.items()}
+        from pydantic import ValidationError
+
+        try:
+            sections = {s: type(getattr(bench, s)).model_validate({**getattr(bench, s).model_dump(), **v})
+                        for s, v in found.items()}
+        except (ValidationError, AttributeError) as exc:
+            raise UserError(f"task {bench.task!r} declares a bad config default {found}: {exc}".splitlines()[0]
+                            + " (a bug in the task's plugin; override the value with --set)") from None
         bench = bench.model_copy(update=sections)
         shown = ", ".join(f"{s}.{k}={v}" for s, vals in found.items() for k, v in vals.items())
         notes.append(f"task {bench.task} runs with its own defaults {shown} (override with --set)")

@@ -84,6 +84,8 @@ def print_headline(results: list[RunResult], report: Path, console: object | Non
     from rich.table import Table
 
     con = console if console is not None else Console()
+    if console is None and not con.is_terminal:
+        con = Console(width=200)  # a log or pipe: one row per student, not folded to 80 columns
     groups = list(facts.grouped(results))
     what = f" ({groups[0][0]} on {groups[0][1]})" if len(groups) == 1 else ""
     table = Table(title=f"greenprune: what compression bought{what}; speed-up and energy within each run",
@@ -93,4 +95,4 @@ def print_headline(results: list[RunResult], report: Path, console: object | Non
     for row in rows(results):
         table.add_row(*row)
     con.print(table)  # type: ignore[attr-defined]
-    con.print(f"report: {report}")  # type: ignore[attr-defined]
+    con.print(f"report: {report}", soft_wrap=True)  # type: ignore[attr-defined]
