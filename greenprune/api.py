@@ -55,6 +55,9 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
+from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
 from greenprune.training_phase import TrainOverrides, phase_config, train_phase
@@ -72,6 +75,9 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    # model structure: encoder families, size accounting, surgery events
+    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "family_of", "layer_projections",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",

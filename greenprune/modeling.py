@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from greenprune.results import ModelSize
@@ -36,36 +34,26 @@ class ModelBundle:
 
 
 def encoder_params(model: Any) -> int:
-    """Parameters of the encoder layers' projections (Q, K, V, O, FFN up and down, with biases):
-    what structured pruning can remove. LayerNorms, adapters and embeddings are excluded so sparsity
-    means the same thing for every compressor (the count CoFi's sparsity target uses)."""
-    from greenprune.models import count_prunable_params
+    """Encoder projection parameters present (see :mod:`greenprune.structure.sizes`)."""
+    from greenprune.structure.sizes import encoder_params as count
 
-    return count_prunable_params(model)
-
-
-def bytes_on_disk(model: Any) -> int:
-    """Size of the model saved as safetensors (weights only)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        return sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
-
-
-def per_layer_sizes(model: Any) -> list[dict[str, Any]]:
-    """Kept sizes per encoder layer: Q/K/V output dims, heads, FFN width, hidden (None = removed);
-    read from the modules, so it holds for HF BERT, distilled and compact models alike."""
-    from greenprune.models import per_layer_sizes as sizes
-
-    return sizes(model)
+    return count(model)
 
 
 def model_size(model: Any, reference_encoder_params: int | None = None) -> ModelSize:
-    enc = encoder_params(model)
+    """Every size figure of ``model``; sparsity against ``reference_encoder_params`` (the teacher's)."""
+    from greenprune.structure.sizes import bytes_on_disk, count_encoder, dtypes, per_layer_sizes
+
+    enc = count_encoder(model)
+    params = list(model.parameters())
     return ModelSize(
-        encoder_params=enc,
-        total_params=sum(p.numel() for p in model.parameters()),
-        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        encoder_params=enc.present,
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
         bytes_on_disk=bytes_on_disk(model),
-        measured_sparsity=(1 - enc / reference_encoder_params) if reference_encoder_params else None,
+        measured_sparsity=(1 - enc.present / reference_encoder_params) if reference_encoder_params else None,
         layers=per_layer_sizes(model),
+        encoder_nonzero=enc.nonzero,
+        unstructured_sparsity=(1 - enc.nonzero / enc.present) if enc.present else None,
+        dtypes=dtypes(model),
     )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from greenprune.context import PhaseOutput, RunContext
     from greenprune.modeling import ModelBundle
     from greenprune.results import EnergyReading
+    from greenprune.structure.surgery import SurgeryEvent
     from greenprune.tasks import Task, TaskData
 
 #: split -> metric -> value, e.g. ``{"dev": {"accuracy": 0.84, "f1": 0.88}}``
@@ -58,9 +59,12 @@ class Tuner(Protocol):
         train (e.g. the adapters' larger learning rate). A compressor's own options win."""
         return {}
 
-    def on_pruned(self, masked_model: Any, compact_model: Any, masks: Any) -> None:
-        """Carry the tuner's own modules into a physically pruned model (being replaced by the
-        compressor-neutral surgery event of issue 16)."""
+    def on_surgery(self, before: Any, after: Any, events: list[SurgeryEvent]) -> None:
+        """Carry the tuner's own modules from ``before`` into ``after``, a model a compressor
+        rebuilt (converted or physically shrunk). ``events`` say, per changed module, which input
+        and output features stayed and which scales were folded in
+        (:class:`~greenprune.structure.surgery.SurgeryEvent`); a module without an event kept its
+        name and shape. A tuner never sees a compressor's masks."""
         return None
 
 

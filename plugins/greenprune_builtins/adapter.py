@@ -67,11 +67,11 @@ class AdapterTuner(Tuner):
         """What a compressor's training should change while adapters are the trainable weights."""
         return {"learning_rate": self.options.learning_rate}
 
-    def on_pruned(self, masked_model: Any, compact_model: Any, masks: Any) -> None:
-        """Carry the adapters into the physically pruned model, sliced to the kept hidden dims."""
+    def on_surgery(self, before: Any, after: Any, events: list[Any]) -> None:
+        """Carry the adapters into the rebuilt model, each following its block's projection."""
         from greenprune_builtins.adapters.modules import transfer_adapters
 
-        transfer_adapters(masked_model, compact_model, masks.hidden_index())
+        transfer_adapters(before, after, events)
 
     def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs

@@ -28,6 +28,7 @@ from greenprune.api import (
     phase_config,
     train_phase,
 )
+from greenprune.report.api import PhaseReport
 
 
 class DistillOptions(TrainOverrides):
@@ -177,8 +178,13 @@ class Distill(Compressor):
         return select_layers(n_teacher, n_current, "uniform")
 
 
+#: what reports call the loss parts distill logs (the training loop adds ``loss``, the total)
+PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": "prediction distillation (distill)",
+                                       "hidden": "hidden-state distillation (distill)"})
+
+
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("distill", factory=Distill, options=DistillOptions,
+    register(Component("distill", factory=Distill, options=DistillOptions, phase_report=PHASE_REPORT,
                        description="drop encoder layers, then distill the teacher into the shallower student "
                                    "(epochs and learning_rate default to twice the run's train settings)"))

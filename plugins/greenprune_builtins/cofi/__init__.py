@@ -71,5 +71,7 @@ class Cofi(Compressor):
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True,
+    from greenprune_builtins.cofi.report import PHASE_REPORT
+
+    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, phase_report=PHASE_REPORT,
                        description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))

@@ -85,7 +85,6 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
     from greenprune.api import ModelBundle, PhaseOutput, encode, phase_config, train_phase, trainable_groups
     from greenprune.models import (
         CofiMaskModule,
-        CofiMasks,
         PrunableShape,
         count_prunable_params,
         expected_sparsity,
@@ -93,8 +92,8 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
     )
 
     student_model = dense_student(job.current.model)
-    # keep what the tuner trained in an earlier phase (e.g. distill's adapters)
-    job.tuner.on_pruned(job.current.model, student_model, CofiMasks())
+    # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
+    job.tuner.on_surgery(job.current.model, student_model, [])
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
@@ -139,8 +138,9 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
                              tolerance=opts.final_tolerance, align=opts.align_widths)
         final = landed.masks
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
-    compact = to_compact(student_model, final)
-    job.tuner.on_pruned(student_model, compact, final)  # the tuner's own modules follow the kept hidden dims
+    events: list[Any] = []
+    compact = to_compact(student_model, final, events)
+    job.tuner.on_surgery(student_model, compact, events)  # the tuner's modules follow what stayed
     compact.eval()
     diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
     dense_count = count_prunable_params(student_model)
