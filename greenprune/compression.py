@@ -50,7 +50,9 @@ class Tuner(Protocol):
     # ``after``, a model a compressor rebuilt (converted or physically shrunk); ``events`` (a list of
     # :class:`greenprune.structure.surgery.SurgeryEvent`) say per changed module which input and
     # output features stayed and which scales were folded in; a module without an event kept its
-    # name and shape.
+    # name and shape. ``state_keys(model) -> set[str]``: the state-dict keys of ``model`` that are
+    # the tuner's own modules, not the architecture's (a compressor rebuilding the model leaves them
+    # out and lets ``on_surgery`` carry them).
 
 
 def tuner_overrides(tuner: Any) -> dict[str, Any]:
@@ -63,3 +65,9 @@ def notify_surgery(tuner: Any, before: Any, after: Any, events: Sequence[Surgery
     fn = getattr(tuner, "on_surgery", None)
     if fn is not None:
         fn(before, after, list(events))
+
+
+def tuner_state_keys(tuner: Any, model: Any) -> set[str]:
+    """The state-dict keys of ``model`` that ``tuner`` added (empty when it declares none)."""
+    fn = getattr(tuner, "state_keys", None)
+    return set(fn(model)) if fn is not None else set()

@@ -64,6 +64,12 @@ class AdapterTuner:
 
         transfer_adapters(before, after, events)
 
+    def state_keys(self, model: Any) -> set[str]:
+        """The adapters' own state-dict keys: not the architecture's, carried by :meth:`on_surgery`."""
+        from greenprune_builtins.adapters.modules import adapter_state_keys
+
+        return adapter_state_keys(model)
+
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
         from greenprune.data import encode
         from greenprune.training import train

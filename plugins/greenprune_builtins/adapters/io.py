@@ -104,7 +104,7 @@ def load_with_adapters(path: str | Path, model_class: Any = None, **kwargs: Any)
 
     path = Path(path)
     if model_class is None:
-        import greenprune.models  # noqa: F401  (registers the compact BERT's config with AutoConfig)
+        import greenprune.structure.compact  # noqa: F401  (registers the compact configs with AutoConfig)
         from greenprune.saved import model_class as class_for
 
         config = AutoConfig.from_pretrained(str(path))
