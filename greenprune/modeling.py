@@ -11,18 +11,26 @@ from greenprune.results import ModelSize
 
 @dataclass
 class ModelBundle:
-    """A model, its tokenizer, and where it came from."""
+    """A model, its tokenizer, and where it came from: what phases hand each other."""
 
+    #: the ``torch.nn.Module`` (a transformers model with the task's head)
     model: Any
+    #: the transformers tokenizer that goes with it
     tokenizer: Any
+    #: the teacher spec it descends from (``minilm``, a folder, a Hub id)
     name: str
-    #: e.g. "pretrained:minilm", "teacher", "compressed:cofi"
+    #: a label for logs and reports, e.g. ``pretrained:minilm``, ``finetuned``, ``compressed:cofi``
     origin: str
+    #: free-form facts later phases may read (``fingerprint``, ``teacher_layer_ids``, ...)
     info: dict[str, Any] = field(default_factory=dict)
+    #: True only for the pretrained weights as the teacher loader returned them (no task training
+    #: yet): a tuner may then serve the teacher's cached fine-tune instead of training again
+    pretrained: bool = False
 
-    def clone(self, origin: str | None = None) -> ModelBundle:
+    def clone(self, origin: str | None = None, *, pretrained: bool | None = None) -> ModelBundle:
+        """A deep copy of the model (tokenizer shared); ``origin`` and ``pretrained`` kept unless given."""
         return ModelBundle(copy.deepcopy(self.model), self.tokenizer, self.name, origin or self.origin,
-                           dict(self.info))
+                           dict(self.info), self.pretrained if pretrained is None else pretrained)
 
 
 def encoder_params(model: Any) -> int:

@@ -4,7 +4,7 @@ A compressor that slices a module announces, per changed module, which of its in
 features stayed and any scale it folded into the weights. A tuner whose own modules are attached to
 that module (an adapter after a projection, a LoRA pair beside it) makes them follow: it receives the
 events, never the compressor's masks or gates, through the optional tuner method
-``on_surgery(before, after, events)`` (see :mod:`greenprune.compression`).
+``on_surgery(before, after, events)`` (see :class:`greenprune.api.Tuner`).
 
 For a Linear ``y = W x + b`` changed by an event ``e``, the new module computes
 ``W' = W[kept_out][:, kept_in] * out_scale[:, None] * in_scale`` and ``b' = b[kept_out] * out_scale``:

@@ -21,8 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Tuner, hookimpl
 
 
 class AdapterOptions(BaseModel):
@@ -38,7 +37,7 @@ class AdapterOptions(BaseModel):
     train_pooler: bool = Field(False, description="also train BERT's pretrained pooler")
 
 
-class AdapterTuner:
+class AdapterTuner(Tuner):
     name = "adapter"
 
     def __init__(self, options: AdapterOptions) -> None:
@@ -71,8 +70,7 @@ class AdapterTuner:
         return adapter_state_keys(model)
 
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.data import encode
-        from greenprune.training import train
+        from greenprune.api import encode, train
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs
 
         o = self.options

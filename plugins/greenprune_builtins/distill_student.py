@@ -16,7 +16,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from greenprune.errors import UserError
+from greenprune.api import UserError
 
 Selection = Literal["uniform", "first", "list"]
 
@@ -89,7 +89,7 @@ def encoder_layers(model: Any) -> Any:
     """The ``ModuleList`` of encoder layers, or a clear error for a model without one."""
     import torch
 
-    from greenprune.structure.families import FAMILIES, family_of
+    from greenprune.api import FAMILIES, family_of
 
     family = family_of(model)
     base = getattr(model, "base_model", model)

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from greenprune.structure.surgery import SurgeryEvent, by_module
+from greenprune.api import SurgeryEvent, by_module
 
 #: the submodule name of an adapter inside its output block (``encoder_params`` skips "adapter")
 ATTR = "adapter"

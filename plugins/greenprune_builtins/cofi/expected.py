@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from greenprune.structure.sizes import encoder_params
+from greenprune.api import count_encoder
 from greenprune_builtins.cofi.masks import CofiMasks
 
 
@@ -105,7 +105,7 @@ def expected_sparsity(config_or_shape: Any, keep: CofiMasks) -> torch.Tensor:
 
 def count_prunable_params(model: nn.Module) -> int:
     """Parameters actually present in the prunable encoder projections of ``model`` (HF or compact)."""
-    return encoder_params(model)
+    return count_encoder(model).present
 
 
 def measured_sparsity(model: nn.Module) -> float:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from greenprune.structure.compact import UnitScales
+from greenprune.api import UnitScales
 
 MASK_NAMES = ("head_z", "mha_z", "int_z", "ffn_z", "hidden_z")
 

@@ -18,17 +18,14 @@ SETTLE_STEPS = 500
 def dense_student(model: Any, tuner: Any) -> Any:
     """The model to prune as greenprune's compact encoder (dense): a HF encoder of a known family
     (BERT, RoBERTa; any depth) converts, leaving out the state the tuner declares its own."""
-    from greenprune.compression import tuner_state_keys
-    from greenprune.errors import UserError
-    from greenprune.structure.compact import from_hf, is_compact
-    from greenprune.structure.families import FAMILIES, family_of
+    from greenprune.api import FAMILIES, UserError, family_of, from_hf, is_compact
 
     if is_compact(model):  # already compact (any head): prune a copy
         import copy
 
         return copy.deepcopy(model)
     if family_of(model) is not None:
-        return from_hf(model, exclude=tuner_state_keys(tuner, model))
+        return from_hf(model, exclude=tuner.state_keys(model) if tuner is not None else ())
     raise UserError(f"cofi prunes encoders of the families {', '.join(f.name for f in FAMILIES)}; got a "
                     f"{type(model).__name__} ({getattr(model.config, 'model_type', '?')}). Use such a teacher")
 
@@ -81,23 +78,20 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
 def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     import torch
 
-    from greenprune.compression import notify_surgery, tuner_overrides
-    from greenprune.data import encode
-    from greenprune.modeling import ModelBundle
-    from greenprune.training import train, trainable_groups
+    from greenprune.api import ModelBundle, encode, train, trainable_groups
     from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
     from greenprune_builtins.cofi.gates import CofiMaskModule
     from greenprune_builtins.cofi.shrink import to_compact
 
     student_model = dense_student(job.current.model, job.tuner)
     # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
-    notify_surgery(job.tuner, job.current.model, student_model, [])
+    job.tuner.on_surgery(job.current.model, student_model, [])
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
 
     own = {k: v for k, v in {"epochs": opts.epochs, "learning_rate": opts.learning_rate}.items() if v is not None}
-    cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **own})
+    cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **own})
     features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * math.ceil(len(features) / cfg.batch_size)))
     warmup = opts.sparsity_warmup_steps
@@ -140,7 +134,7 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
     events: list[Any] = []
     compact = to_compact(student_model, final, events)
-    notify_surgery(job.tuner, student_model, compact, events)  # the tuner's modules follow what stayed
+    job.tuner.on_surgery(student_model, compact, events)  # the tuner's modules follow what stayed
     compact.eval()
     diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
     dense_count = count_prunable_params(student_model)

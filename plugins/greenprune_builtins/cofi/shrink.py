@@ -24,8 +24,7 @@ import copy
 
 import torch
 
-from greenprune.structure.compact import CompactEncoderForSequenceClassification, CompactModel, kept_index, layer_scales
-from greenprune.structure.surgery import SurgeryEvent
+from greenprune.api import CompactEncoderForSequenceClassification, CompactModel, SurgeryEvent, kept_index, layer_scales
 from greenprune_builtins.cofi.masks import CofiMasks
 
 Tensor = torch.Tensor
