@@ -30,6 +30,8 @@ plugins`` lists them. Keep it so; heavy helpers import their libraries inside.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from greenprune import NAME, __version__, hookimpl
 from greenprune.components import Component, NoOptions
 from greenprune.compression import CompressJob
@@ -55,12 +57,42 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
-from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.families import FAMILIES, EncoderFamily, encoder_layers, family_of, layer_projections
 from greenprune.structure.sizes import EncoderCount, count_encoder
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
 from greenprune.training_phase import TrainOverrides, phase_config, train_phase
+
+#: The compact encoder (any structured pruner's target): imported on first use, because it imports
+#: torch and transformers (and registers the compact classes with transformers' Auto classes).
+_COMPACT = ("CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+            "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact")
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
+    from greenprune.structure.compact import (
+        CompactEncoderForSequenceClassification,
+        CompactModel,
+        UnitScales,
+        compact_classes,
+        from_hf,
+        is_compact,
+        kept_index,
+        layer_scales,
+        load_compact,
+        save_compact,
+    )
+    from greenprune.structure.compact import register as register_compact
+
+
+def __getattr__(name: str) -> object:
+    if name in _COMPACT:
+        import greenprune.structure.compact as compact
+
+        return compact.register if name == "register_compact" else getattr(compact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # One literal list (linters and type checkers read it), grouped by job: a new kind of thing
 # (size accounting, surgery events, ...) adds one group here and its import above.
@@ -76,8 +108,11 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     # results (what report sections read)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
-    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
     "family_of", "layer_projections",
+    # the compact encoder (lazy: see _COMPACT)
+    "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+    "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",

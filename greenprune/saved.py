@@ -41,18 +41,19 @@ class Verdict:
 
 
 def model_class(architectures: list[str] | None, model_type: str | None = None) -> Any:
-    """The class a saved config names: greenprune's compact BERT or a transformers class, else
+    """The class a saved config names: greenprune's compact encoder or a transformers class, else
     ``AutoModelForSequenceClassification``."""
     import transformers
 
-    import greenprune.models as compact  # also registers the compact BERT with the Auto classes
+    import greenprune.structure.compact as compact  # also registers the compact classes with the Auto classes
 
     for arch in architectures or []:
-        cls = getattr(compact, arch, None) or getattr(transformers, arch, None)
+        cls = compact.class_named(arch) or getattr(transformers, arch, None)
         if cls is not None:
             return cls
-    if model_type == compact.MODEL_TYPE:
-        return compact.CompactBertForSequenceClassification
+    classes = compact.classes_of(model_type or "")
+    if classes is not None:
+        return classes.sequence
     return transformers.AutoModelForSequenceClassification
 
 
