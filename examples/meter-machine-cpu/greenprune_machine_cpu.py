@@ -15,9 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import greenprune
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 
 PROC_STAT = Path("/proc/stat")
 #: /proc/stat's first line: cpu user nice system idle iowait irq softirq steal ...; the busy fields
@@ -35,8 +33,9 @@ def busy_seconds(stat: Path = PROC_STAT) -> float:
     return sum(int(fields[i]) for i in BUSY_FIELDS if i < len(fields)) / os.sysconf("SC_CLK_TCK")
 
 
-class MachineCpuMeter:
-    """A ``greenprune.metering.Meter``. The token holds the start snapshot, so windows nest."""
+class MachineCpuMeter(Meter):
+    """Subclassing ``Meter`` inherits its optional members (``overlaps``, ``close``). The token
+    holds the start snapshot, so windows nest."""
 
     name = "machine-cpu"
     measured = False  # an estimate: ``--meter auto`` never picks it
@@ -62,11 +61,8 @@ class MachineCpuMeter:
             details={"busy_cpu_seconds": busy, "watts_per_core": watts},
         )]
 
-    def close(self) -> None:
-        pass  # nothing held
 
-
-@greenprune.hookimpl
+@hookimpl
 def greenprune_register_meters(register: Any) -> None:
     register(Component("machine-cpu", factory=MachineCpuMeter, options=MachineCpuOptions,
                        description="estimate: the whole machine's busy CPU time x watts per busy core"))

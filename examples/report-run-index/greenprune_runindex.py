@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import greenprune
-from greenprune.components import Component
-from greenprune.report.api import MISSING, Doc, FigureFile, Fmt, ReportInput, facts, figures, metric, seconds
+from greenprune.api import MISSING, Component, Doc, FigureFile, Fmt, ReportInput, hookimpl
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as plot
+from greenprune.api import report_markup as fmt_
 
 
 class RunIndexOptions(BaseModel):
@@ -40,8 +41,8 @@ class RunIndex:
             rows = []
             for r in runs:
                 value = facts.value(r.student, splits[0], primary) if splits else None
-                rows.append([r.run_key, facts.run_label(r, runs), r.status, metric(value),
-                             seconds(sum(p.wall_s for p in r.phases)) if r.phases else MISSING])
+                rows.append([r.run_key, facts.run_label(r, runs), r.status, fmt_.metric(value),
+                             fmt_.seconds(sum(p.wall_s for p in r.phases)) if r.phases else MISSING])
             doc.table(["Run", "What", "Status", f"Student {primary or 'metric'}", "Wall time"], rows)
         return doc.render()
 
@@ -51,7 +52,7 @@ class RunIndex:
             ok = [r for r in runs if r.status == "ok" and r.phases]
             if not ok:
                 continue  # no figure without a bar
-            fig, ax = figures.axes()
+            fig, ax = plot.axes()
             names = list(dict.fromkeys(p.name for r in ok for p in r.phases))
             bottom = [0.0] * len(ok)
             for name in names:
@@ -59,13 +60,13 @@ class RunIndex:
                 ax.barh([r.run_key for r in ok], walls, left=bottom, label=name)
                 bottom = [b + w for b, w in zip(bottom, walls, strict=True)]
             ax.set_xlabel("wall time (s)")
-            path = fig_dir / f"run-index-{figures.slug(key[0])}-{figures.slug(key[1])}.png"
-            figures.finish(fig, ax, f"{key[1]}: where each run's time went", path)
+            path = fig_dir / f"run-index-{plot.slug(key[0])}-{plot.slug(key[1])}.png"
+            plot.finish(fig, ax, f"{key[1]}: where each run's time went", path)
             out.append(FigureFile(f"{key[0]} on {key[1]}: wall time of each phase, per run.", path))
         return out
 
 
-@greenprune.hookimpl
+@hookimpl
 def greenprune_register_report_sections(register: Any) -> None:
     register(Component("run-index", factory=RunIndex, options=RunIndexOptions, order=150,
                        description="one line per run: what it ran, its metric, its wall time; a time figure"))

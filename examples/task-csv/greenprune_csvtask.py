@@ -14,10 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import greenprune
-from greenprune.components import Component
-from greenprune.errors import UserError
-from greenprune.tasks import Task, TaskData
+from greenprune.api import Component, Evaluator, Metrics, Task, TaskData, UserError, hookimpl
 
 
 class CsvOptions(BaseModel):
@@ -52,11 +49,11 @@ def read_csv(name: str, labels: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-class BalancedAccuracy:
-    def evaluate(self, ctx: Any, bundle: Any, task: Task, data: TaskData) -> dict[str, dict[str, float]]:
+class BalancedAccuracy(Evaluator):
+    def evaluate(self, ctx: Any, bundle: Any, task: Task, data: TaskData) -> Metrics:
         import torch  # heavy imports inside functions: `greenprune --help` stays fast
 
-        from greenprune.data import encode, loader
+        from greenprune.api import encode, loader
 
         cfg, model = ctx.config.train, bundle.model
         model.eval()
@@ -81,19 +78,19 @@ def score(preds: list[int], refs: list[int]) -> dict[str, float]:
             "accuracy": sum(p == r for p, r in pairs) / len(refs)}
 
 
-@greenprune.hookimpl
+@hookimpl
 def greenprune_register_tasks(register: Any) -> None:
     register(Component("csv", factory=make_task, options=CsvOptions,
                        description="text classification from local CSV files (text,label)"))
 
 
-@greenprune.hookimpl
+@hookimpl
 def greenprune_register_evaluators(register: Any) -> None:
     register(Component("balanced-accuracy", factory=lambda _opts: BalancedAccuracy(), task_kinds=("classification",),
                        description="mean recall over classes, and accuracy"))
 
 
-@greenprune.hookimpl
+@hookimpl
 def greenprune_load_task_data(task: Task, ctx: Any) -> TaskData | None:
     if task.name != "csv":
         return None  # not ours: another plugin loads it

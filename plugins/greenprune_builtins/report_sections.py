@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, hookimpl
 
 
 def _component(name: str, cls: Callable[[], Any], order: int, description: str) -> Component:
