@@ -1,9 +1,10 @@
 """An example greenprune report section: "Run index", one line per run (what it ran, its primary
 metric, the wall time of all its phases), with a figure of where each run's time went.
 
-It uses only ``greenprune.report.api``: ``Doc`` writes the Markdown and the HTML from the same calls
-(escaping every cell), ``facts`` derives labels and numbers the same way as the built-in sections,
-``figures`` draws with their look. ``order=150`` places it right after the Overview (100).
+It uses only ``greenprune.api``: ``Doc`` writes the Markdown and the HTML from the same calls
+(escaping every cell), ``report_facts`` derives labels and numbers the same way as the built-in
+sections, ``report_figures`` draws with their look, ``report_markup`` formats numbers.
+``order=150`` places it right after the Overview (100).
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ TRANSITIONAL = {
     "cofi/final_masks.py": {"greenprune.models"},
     "cofi/pruning.py": {"greenprune.models"},
     "adapters/io.py": {"greenprune.models", "greenprune.saved"},
-    "report_sections.py": {"greenprune.report.figures"},
-    "report_study.py": {"greenprune.report.study_figures", "greenprune.report.trace_figures"},
 }
 
 
@@ -63,9 +61,7 @@ def test_core_never_imports_the_public_api_or_builtins() -> None:
             continue
         imports = _greenprune_imports(path)
         assert "greenprune.api" not in imports, path
-        # report/__init__.py's default_sections goes with the report half of issue 16
-        if path.relative_to(REPO).as_posix() != "greenprune/report/__init__.py":
-            assert not any(i.startswith("greenprune_builtins") for i in _all_imports(path)), path
+        assert not any(i.startswith("greenprune_builtins") for i in _all_imports(path)), path
 
 
 def test_every_exported_name_resolves_and_import_stays_light() -> None:
