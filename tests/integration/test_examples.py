@@ -22,11 +22,12 @@ PACKAGES = ["meter-machine-cpu", "task-csv", "report-run-index"]
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example packages installed (wheels built by pip) into a folder put on PYTHONPATH: their
     entry points are found from the dist-info pip writes, exactly as after a ``pip install``."""
-    target = tmp_path_factory.mktemp("site")
+    target, sources = tmp_path_factory.mktemp("site"), tmp_path_factory.mktemp("src")
+    # Built from copies: setuptools writes build/ and *.egg-info next to the sources.
+    copies = [shutil.copytree(EXAMPLES / p, sources / p) for p in PACKAGES]
     # --no-build-isolation: build with this environment's setuptools (no network needed).
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), *(str(EXAMPLES / p) for p in PACKAGES)], check=True,
-                   capture_output=True)
+                    "--target", str(target), *map(str, copies)], check=True, capture_output=True)
     return target
 
 
