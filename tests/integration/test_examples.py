@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import FAST, REPO
 
 EXAMPLES = REPO / "examples"
-PACKAGES = ["meter-machine-cpu", "task-csv", "report-run-index"]
+PACKAGES = ["meter-machine-cpu", "task-csv", "report-run-index", "compressor-magnitude"]
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_examples_are_listed_with_their_components(site: Path) -> None:
     assert rows["machine-cpu"]["components"] == {"meter": ["machine-cpu"]}
     assert rows["csvtask"]["components"] == {"task": ["csv"], "evaluator": ["balanced-accuracy"]}
     assert rows["runindex"]["components"] == {"report_section": ["run-index"]}
+    assert rows["magnitude"]["components"] == {"compressor": ["magnitude"]}
     assert rows["csvtask"]["distribution"] == "greenprune-csvtask"
 
 
@@ -103,3 +104,30 @@ def test_bench_with_the_example_task_evaluator_meter_and_section(site: Path, tin
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "| machine-cpu | estimate | machine-cpu |" in md  # named in the energy methods table
     assert "## Run index" in md and "Student balanced_accuracy" in md
+
+
+@pytest.mark.slow
+def test_one_shot_magnitude_compressor(site: Path, tiny_teacher: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # the adapter tuner trains adapters only, so the zeros in the encoder stay
+    proc = greenprune(["-q", "bench", "--compressor", "magnitude", "--sparsity", "0.5", "--tuner", "adapter",
+                       "--meter", "cpu-estimate", "--teacher", str(tiny_teacher),
+                       "--set", f"cache_dir={tmp_path / 'cache'}", "--out", str(out), *FAST], site)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "results.jsonl").read_text())
+    assert result["status"] == "ok", result.get("error")
+    size = result["student"]["size"]
+    assert abs(size["unstructured_sparsity"] - 0.5) <= 0.01, size
+    assert size["measured_sparsity"] == 0  # structured: nothing removed
+    compress = next(p for p in result["phases"] if p["name"] == "compress:magnitude")
+    assert compress["details"]["zeroed"] == pytest.approx(0.5 * compress["details"]["encoder_params"], abs=64)
+    teacher_ms = result["teacher"]["inference"]["latency_ms_median"]
+    student_ms = result["student"]["inference"]["latency_ms_median"]
+    assert teacher_ms > 0 and student_ms > 0  # the speed-up is measured, whatever it is
+    md = (out / "report.md").read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines()
+               if line.startswith("| student | magnitude | adapter | 50.0% |") and "×" in line)
+    assert f"{teacher_ms / student_ms:.2f}×" in row and "| 0.0% | 50.0% |" in row
+    # --sparsity is required with it, before any work
+    proc = greenprune(["bench", "--compressor", "magnitude", "--out", str(tmp_path / "x")], site)
+    assert proc.returncode == 2 and "sparsity" in proc.stderr and "Traceback" not in proc.stderr
