@@ -20,6 +20,7 @@ from greenprune.api import (
     Compressor,
     ModelBundle,
     PhaseOutput,
+    PhaseReport,
     RunContext,
     TrainOverrides,
     UserError,
@@ -28,7 +29,6 @@ from greenprune.api import (
     phase_config,
     train_phase,
 )
-from greenprune.report.api import PhaseReport
 
 
 class DistillOptions(TrainOverrides):
