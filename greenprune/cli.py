@@ -262,9 +262,29 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """greenprune's own warnings (a skipped results line) as one ``warning:`` line on stderr."""
+    import warnings
+
+    from greenprune.jsonl import SkippedLineWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SkippedLineWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        with _interrupt_on_sigterm():
+        with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)

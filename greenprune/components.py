@@ -43,6 +43,9 @@ class Component:
     #: an evaluator: the task kinds it scores ("classification", "regression", "qa"); empty = any.
     #: Checked when the run is validated, so a mismatch fails before the teacher is fine-tuned.
     task_kinds: tuple[str, ...] = ()
+    #: a compressor: False when it cannot compress a model it compressed itself (the chain
+    #: ``cofi + cofi``), so such a chain is refused when the run is validated
+    accepts_own_output: bool = True
     #: filled in by the catalogue: which plugin registered it, and the kind
     plugin: str = ""
     kind: str = ""

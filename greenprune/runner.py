@@ -17,6 +17,7 @@ from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
 from greenprune.errors import UserError, unknown
 from greenprune.plugins import make_plugin_manager
+from greenprune.preflight import check_bench, check_chain
 from greenprune.progress import Progress
 from greenprune.results import ResultStore, RunResult
 
@@ -27,6 +28,7 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     chain = [catalogue.get("compressor", name) for name in bench.compressors]
     if "none" in bench.compressors and len(bench.compressors) > 1:
         raise UserError(f"--compressor none cannot be chained with others (got {' + '.join(bench.compressors)})")
+    check_chain(bench.compressors, catalogue)
     pruners = [c.name for c in chain if c.needs_sparsity]
     if bench.sparsity and not pruners:
         raise UserError(f"--sparsity needs a compressor that prunes, e.g. --compressor cofi "
@@ -61,7 +63,10 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     """Run every run of ``bench`` not already finished in ``out_dir``; return this call's results."""
     progress = progress or Progress()
     disable, extra_plugins = list(disable), list(extra_plugins)
-    validate(bench, collect(make_plugin_manager(disable, extra_plugins)))
+    pm = make_plugin_manager(disable, extra_plugins)
+    catalogue = collect(pm)
+    validate(bench, catalogue)
+    check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
     done = store.finished_keys()
     results = []

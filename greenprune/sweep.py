@@ -17,11 +17,20 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from greenprune.config import BenchConfig, RunConfig, apply_setting, build_config, config_error, load_toml, parse_set
+from greenprune.config import (
+    MAX_SEED,
+    BenchConfig,
+    RunConfig,
+    apply_setting,
+    build_config,
+    config_error,
+    load_toml,
+    parse_set,
+)
 from greenprune.errors import UserError
 from greenprune.results import latest_per_key
 
@@ -51,7 +60,7 @@ class SweepAxes(BaseModel):
     tuners: list[str] | None = Field(None, min_length=1)
     #: 0 is allowed here and means "dense": the chain without its pruning compressors
     sparsities: list[float] | None = Field(None, min_length=1)
-    seeds: list[int] | None = Field(None, min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(None, min_length=1)
     #: any other config value: ``section.key`` -> the values to try (``[sweep.vary]`` in TOML,
     #: ``--vary section.key=value`` repeated on the command line); several keys cross
     vary: dict[str, list[Any]] | None = None

@@ -64,5 +64,6 @@ class Cofi:
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True,
+    # A CoFi student is a compact model without gates: a second CoFi pass has nothing to prune with.
+    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, accepts_own_output=False,
                        description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))

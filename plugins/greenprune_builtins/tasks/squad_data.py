@@ -120,7 +120,8 @@ def assemble(available: dict[str, tuple[str, list[Article]]], split_from: str | 
     return TaskData(train=_rows(train), dev={"dev": _rows(dev)}, source=source, notes=notes)
 
 
-def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fraction: float, seed: int) -> TaskData:
+def locate(data_dir: Path, version_2: bool, split_from: str | None) -> tuple[dict[str, Path], str | None]:
+    """The official files in ``data_dir`` and the file to split (None: use both), or a user error."""
     files = find_files(data_dir, version_2)
     if not files:
         raise UserError(f"no SQuAD {'2.0' if version_2 else 'v1.1'} file in {str(data_dir)!r}; "
@@ -131,6 +132,11 @@ def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fr
         name = FILES[version_2][0 if split_from == "train" else 1]
         raise UserError(f"split_from={split_from!r} needs {name}, which is not in {str(data_dir)!r}; "
                         f"provide it ({expected_layout(version_2)}) or set split_from to the file you have")
+    return files, split_from
+
+
+def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fraction: float, seed: int) -> TaskData:
+    files, split_from = locate(data_dir, version_2, split_from)
     wanted = [split_from] if split_from is not None else ["train", "dev"]
     available = {split: (files[split].name, read_file(files[split], version_2)) for split in wanted}
     unused = [path.name for split, path in files.items() if split not in wanted]
