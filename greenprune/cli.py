@@ -231,7 +231,8 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
-    summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
+    summary = run_cells(mine, out, progress, runner=partial(
+        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
     # One result per run key (a failed cell that later succeeded counts once).
     sections = list(catalogue.by_kind["report_section"].values())
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, sections)

@@ -11,6 +11,9 @@ lock itself is the truth.
   sweep cell's bench). A second process wanting the same run waits for it, then finds the run
   finished and skips it; a sweep asks :func:`held_by` first and leaves a cell that is running
   elsewhere alone.
+- a sweep holds the cell's lock (:func:`cell_lock_path`) from before it starts the cell's process
+  and hands it to that process, so a cell orphaned by a killed sweep still holds it: a re-run of
+  the sweep finds it held and does not start the cell beside it.
 - :func:`folder_lock` is held for moments only: one append to ``results.jsonl``.
 
 Reusable by anything that must not run twice at once (e.g. a teacher cache entry).
@@ -37,6 +40,10 @@ def run_lock_path(out_dir: Path, run_key: str) -> Path:
 
 def folder_lock_path(out_dir: Path) -> Path:
     return Path(out_dir) / LOCKS_DIR / "folder.lock"
+
+
+def cell_lock_path(out_dir: Path, run_key: str) -> Path:
+    return Path(out_dir) / LOCKS_DIR / f"cell-{run_key}.lock"
 
 
 def _secondary_rank() -> bool:
@@ -83,19 +90,23 @@ def held_by(lock: Path) -> dict[str, Any] | None:
 
 @contextlib.contextmanager
 def hold(lock: Path, what: str, *, timeout: float = -1,
-         on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+         on_wait: Callable[[str], None] | None = None) -> Iterator[int | None]:
     """Hold ``lock`` exclusively for the ``with`` block; wait for a holder (``timeout`` seconds,
     -1 = as long as it takes; Ctrl-C still interrupts), calling ``on_wait`` once with who it is.
+
+    Yields the lock's file descriptor: a child process started with it (``pass_fds``) shares the
+    lock, which then stays held while the child lives, even if this process is killed.
 
     :raises filelock.Timeout: when ``timeout`` ran out.
     """
     from filelock import FileLock, Timeout
 
     if _secondary_rank():
-        yield
+        yield None
         return
     lock.parent.mkdir(parents=True, exist_ok=True)
-    flock = FileLock(lock, thread_local=False)
+    fds: list[int] = []
+    flock = FileLock(lock, thread_local=False, on_acquired=fds.append)
     try:
         flock.acquire(timeout=0)
     except Timeout:
@@ -109,7 +120,7 @@ def hold(lock: Path, what: str, *, timeout: float = -1,
         label.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": what,
                                      "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}),
                          encoding="utf-8")
-        yield
+        yield fds[-1] if fds else None
     finally:
         with contextlib.suppress(OSError):
             label.unlink()

@@ -16,6 +16,7 @@ from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
 from greenprune.errors import UserError, unknown
+from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
 from greenprune.preflight import check_bench, check_chain
 from greenprune.progress import Progress
@@ -77,9 +78,15 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
         if cfg.run_key() in done:
             progress.say(f"[green]{label}: already finished in {store.path}, skipped[/green]")
             continue
-        progress.say(f"[bold]{label}[/bold]")
-        result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-        store.append(result)
+        # One process per run at a time: a second one (another bench into this folder, a sweep
+        # cell left running) waits here, then finds the run finished instead of running it again.
+        with run_lock(out_dir, cfg.run_key(), on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")):
+            if cfg.run_key() in store.finished_keys():
+                progress.say(f"[green]{label}: finished meanwhile by another process, skipped[/green]")
+                continue
+            progress.say(f"[bold]{label}[/bold]")
+            result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
+            store.append(result)
         results.append(result)
     return results
 
