@@ -111,6 +111,9 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
     verdicts = verify_dir(out, disable=obj["disable"], progress=Progress(quiet=True))
     for v in verdicts:
+        if v.error is not None:
+            click.echo(f"{v.run_key}  {'FAILED':10}  {v.label}: {v.error}  [{v.path}]")
+            continue
         metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
                             for split, m in v.reloaded.items())
         state = "identical" if v.identical else f"DIFFERENT (max diff {v.max_diff:.3g})"
