@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from greenprune_builtins.tasks import squad_data
 
 from greenprune.errors import UserError
-from greenprune_builtins.tasks import squad_data
 from tests.plugins.test_squad import squad_json, write
 
 
