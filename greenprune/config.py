@@ -172,8 +172,10 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {str(path)!r} is a folder; --config takes a TOML file") from None
 
 
 def build_config(

@@ -124,10 +124,26 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     QUOTE_NONE; utf-8-sig drops the BOM that starts the official MRPC header."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for row in reader:
-            if row and any(field.strip() for field in row):
-                # With QUOTE_NONE a row is exactly one line, so line_num is that row's line.
-                yield reader.line_num, row
+        try:
+            for row in reader:
+                if row and any(field.strip() for field in row):
+                    # With QUOTE_NONE a row is exactly one line, so line_num is that row's line.
+                    yield reader.line_num, row
+        except UnicodeDecodeError:
+            raise UserError(f"{path} line {_first_undecodable_line(path)}: not UTF-8 text; GLUE files are "
+                            "UTF-8 TSV") from None
+        except csv.Error as exc:  # a NUL byte, a field past csv's size limit
+            raise UserError(f"{path} line {reader.line_num + 1}: not a TSV row ({exc})") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _parse_label(layout: GlueLayout, raw: str, where: str) -> int | float:

@@ -100,8 +100,9 @@ def read_file(path: Path, version_2: bool) -> list[Article]:
             rows = [_example(qa, title, para["context"], version_2, str(path))
                     for para in art["paragraphs"] for qa in para["qas"]]
             articles.append(Article(title, rows))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else _one_line(str(exc))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError, RecursionError) as exc:
+        # AttributeError: a list or string where an object belongs; ArithmeticError: answer_start inf
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else _one_line(str(exc) or type(exc).__name__)
         raise UserError(f"{path} is not a SQuAD {'2.0' if version_2 else 'v1.1'} JSON file ({detail}); "
                         "expected {\"data\": [{\"title\", \"paragraphs\": [{\"context\", \"qas\": [...]}]}]}") from None
     if not any(a.examples for a in articles):
