@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="folder for the rounds (default: a temporary one)")
     args = parser.parse_args(argv)
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: restore the
+    # default so the SIGINT this script sends reaches greenprune as a Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(args.rng_seed)
     work = args.work or Path(tempfile.mkdtemp(prefix="greenprune-faults-"))
     work.mkdir(parents=True, exist_ok=True)
