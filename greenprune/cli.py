@@ -210,6 +210,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune import sweep as matrix
     from greenprune.components import collect
     from greenprune.plugins import make_plugin_manager
+    from greenprune.preflight import check_out_dir
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
@@ -219,9 +220,10 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
             "vary": matrix.parse_vary(vary)}
     base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
-    catalogue = collect(make_plugin_manager(obj["disable"]))
+    pm = make_plugin_manager(obj["disable"])
+    catalogue = collect(pm)
     cells = matrix.expand(base, sweep_axes, catalogue)
-    matrix.validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
     if dry_run:
         done = ResultStore(out).finished_keys()
@@ -230,6 +232,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
         for c in mine:
             click.echo(f"{c.index:4d}  {c.key}  {'done   ' if c.key in done else 'pending'}  {c.label()}")
         return
+    check_out_dir(out)
     progress = Progress(quiet=obj["quiet"])
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")

@@ -252,16 +252,20 @@ def _setting_variants(data: dict[str, Any], vary: dict[str, list[Any]]) -> list[
     return out
 
 
-def validate_cells(cells: list[Cell], catalogue: Catalogue) -> None:
-    """Check every cell against the plugins (names, chain rules, options) before any work."""
+def validate_cells(cells: list[Cell], catalogue: Catalogue, pm: Any = None) -> None:
+    """Check every cell against the plugins (names, chain rules, options) before any work; with
+    the plugin manager ``pm``, also the pre-flight checks (teacher config, data files)."""
+    from greenprune.preflight import check_bench
     from greenprune.runner import validate
 
     for cell in cells:
         data = cell.config.model_dump()
         sparsity = data.pop("sparsity")
         try:
-            validate(BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]}),
-                     catalogue)
+            bench = BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]})
+            validate(bench, catalogue)
+            if pm is not None:
+                check_bench(bench, pm, catalogue)
         except UserError as exc:
             raise UserError(f"sweep cell {cell.index} ({cell.label()}): {exc}") from None
 
