@@ -79,8 +79,10 @@ def greenprune_register_meters(register: Callable[[Component], None]) -> None:
 
 @hookspec
 def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
-    """Register report sections: ``factory(options)`` returns an object with
-    ``render(records, fmt) -> str`` where ``fmt`` is ``"markdown"`` or ``"html"``.
+    """Register report sections: ``factory(options)`` returns a
+    :class:`greenprune.report.api.ReportSection` (``title``, ``render(report, fmt) -> str`` with
+    ``fmt`` ``"markdown"`` or ``"html"``, optionally ``figures(report, fig_dir)``). ``Component.order``
+    places the section (lower first; the built-ins use 100-500). See ``greenprune.report.api``.
 
     :param register: the callback to call once per section.
     """
@@ -146,9 +148,10 @@ def greenprune_teacher_config(spec: str) -> Any:
 
 @hookspec
 def greenprune_model_families() -> list[str]:
-    """The model families (``model_type`` of a transformers config, e.g. ``"bert"``) that this
-    plugin's components handle end to end. A teacher of no declared family is refused before the
-    run, naming the declared ones; when no plugin declares any, every teacher is let through.
+    """Model families (``model_type`` of a transformers config, e.g. ``"deberta-v2"``) that this
+    plugin's components handle end to end, beyond those of the core's structure layer
+    (``greenprune.structure.families``: BERT, RoBERTa). A teacher of no known family is refused
+    before the run, naming the known ones.
 
     :return: the families, or an empty list.
     """

@@ -12,42 +12,20 @@ to it, so a report can show what the work added without ever hiding what the met
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from greenprune import hookimpl
+from greenprune.protocols import Meter
 from greenprune.results import EnergyReading
 
 if TYPE_CHECKING:
     from greenprune.components import Catalogue
     from greenprune.context import Phase, RunContext
-
-
-@runtime_checkable
-class Meter(Protocol):
-    """An energy meter. ``start()`` opens a window and returns a token; ``stop(token)`` closes
-    that window and returns readings (one per thing measured: each GPU, each CPU package, ...).
-    Windows may nest (a phase window holds the inference windows), so a meter keeps no
-    per-window state of its own outside the token.
-
-    ``measured`` is False for estimates; ``--meter auto`` prefers measured meters. A meter that
-    reads the same sensors as others (perun reads RAPL and NVML itself) lists them in
-    ``overlaps`` so that auto never picks both and no joule is reported twice."""
-
-    name: str
-    measured: bool
-
-    def available(self) -> tuple[bool, str]:
-        """Whether this machine can be measured this way, and why (not)."""
-        ...
-
-    def start(self) -> Any: ...
-
-    def stop(self, token: Any) -> list[EnergyReading]: ...
-
-    def close(self) -> None:
-        """Release what the meter holds (threads, sessions) at the end of a run."""
-        ...
 
 
 def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dict[str, Any]]) -> tuple[
@@ -66,12 +44,12 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
             built = [(n, c.build(options.get(n))) for n, c in sorted(catalogue.by_kind["meter"].items())
                      if n != "cpu-estimate"]
             # Meters without overlaps first, so a meter that re-reads their sensors comes last.
-            for comp_name, meter in sorted(built, key=lambda nm: bool(getattr(nm[1], "overlaps", ()))):
+            for comp_name, meter in sorted(built, key=lambda nm: bool(nm[1].overlaps)):
                 ok, why = meter.available()
-                overlap = [m.name for m in chosen if m.name in getattr(meter, "overlaps", ())]
+                overlap = [m.name for m in chosen if m.name in meter.overlaps]
                 if ok and overlap:
                     log.append(f"auto: skipping {comp_name} (it re-reads the sensors of {', '.join(overlap)})")
-                elif ok and getattr(meter, "measured", True):
+                elif ok and meter.measured:
                     chosen.append(meter)
                     log.append(f"auto: using {comp_name} ({why})")
                 else:
@@ -91,22 +69,58 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
     return chosen, log
 
 
+def sync_cuda() -> None:
+    """Wait for queued GPU work, so it is charged to the window that launched it. Only when torch
+    is already imported and has set CUDA up: metering never pulls torch in itself."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+    except Exception:  # a CUDA error belongs to the work, which raises it itself
+        pass
+
+
+@dataclass
+class Window:
+    """One metered window: filled in when its ``with metered(...)`` block ends."""
+
+    #: every meter's readings, ``window_s`` set (the block's wall time where a meter left it 0)
+    readings: list[EnergyReading] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextmanager
+def metered(meters: Sequence[Meter]) -> Iterator[Window]:
+    """The one way greenprune meters work (phases, inference windows, the idle baseline): start
+    every meter, run the block, stop them in reverse order. CUDA is synchronised at both edges,
+    here and only here, so no meter has to. Readings are collected also when the block raises."""
+    window = Window()
+    sync_cuda()
+    started = [(m, m.start()) for m in meters]
+    t0 = time.perf_counter()
+    try:
+        yield window
+    finally:
+        sync_cuda()
+        window.seconds = time.perf_counter() - t0
+        for meter, token in reversed(started):
+            for reading in meter.stop(token):
+                if not reading.window_s:
+                    reading.window_s = window.seconds
+                window.readings.append(reading)
+
+
 def measure_baseline(meters: list[Meter], seconds: float) -> list[EnergyReading]:
     """Every meter over one idle window of ``seconds`` (a sleep): the run's idle baseline."""
     if seconds <= 0 or not meters:
         return []
-    started = [(m, m.start()) for m in meters]
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    window = time.perf_counter() - t0
-    readings = []
-    for meter, token in reversed(started):
-        for reading in meter.stop(token):
-            if not reading.window_s:
-                reading.window_s = window
-            reading.details = {**reading.details, "idle_baseline": True}
-            readings.append(reading)
-    return readings
+    with metered(meters) as window:
+        time.sleep(seconds)
+    for reading in window.readings:
+        reading.details = {**reading.details, "idle_baseline": True}
+    return window.readings
 
 
 def idle_power(baseline: list[EnergyReading]) -> dict[tuple[str, str], float | None]:
@@ -131,16 +145,10 @@ def apply_baseline(readings: list[EnergyReading], baseline: list[EnergyReading])
 
 @hookimpl(wrapper=True)
 def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
-    started = []
-    for meter in ctx.meters:
-        started.append((meter, meter.start()))
-    t0 = time.perf_counter()
+    window: Window | None = None
     try:
-        return (yield)
+        with metered(ctx.meters) as window:
+            return (yield)
     finally:
-        window = time.perf_counter() - t0
-        for meter, token in reversed(started):
-            for reading in meter.stop(token):
-                if not reading.window_s:
-                    reading.window_s = window
-                phase.record.energy.append(reading)
+        if window is not None:
+            phase.record.energy.extend(window.readings)

@@ -73,7 +73,12 @@ def check_bench(bench: BenchConfig, pm: Any, catalogue: Catalogue, out: Path | N
 
 
 def check_family(spec: str, teacher_config: Any, pm: Any) -> None:
-    families = sorted({f for declared in pm.hook.greenprune_model_families() for f in declared or ()})
+    """The teacher is of a family the structure layer knows (``greenprune.structure.families``)
+    or a plugin declares (``greenprune_model_families``): size accounting and surgery need it."""
+    from greenprune.structure.families import FAMILIES
+
+    declared = [t for family in FAMILIES for t in family.model_types if not t.startswith("greenprune-")]
+    families = sorted({*declared, *(f for more in pm.hook.greenprune_model_families() for f in more or ())})
     kind = getattr(teacher_config, "model_type", None)
     if families and kind not in families:
         arch = ", ".join(getattr(teacher_config, "architectures", None) or []) or "no architectures listed"

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, CompressJob, Compressor, ModelBundle, PhaseOutput, RunContext, hookimpl
 
 
-class NoCompression:
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        return job.pretrained.clone(origin=job.pretrained.origin), {"note": "no compression: pretrained model"}
+class NoCompression(Compressor):
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
+        return PhaseOutput(job.pretrained.clone(), {"note": "no compression: pretrained model"})
 
 
 @hookimpl

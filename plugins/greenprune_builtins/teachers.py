@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.errors import UserError, unknown
+from greenprune.api import UserError, hookimpl, unknown
 
 #: Short names for teachers that need no download.
 ALIASES = ("minilm",)
@@ -49,16 +48,6 @@ def _fingerprint(location: str) -> str:
     return h.hexdigest()[:16]
 
 
-#: the model families the built-ins handle end to end (greenprune's compact BERT, the BERT layer
-#: surgery of distill and CoFi); a plugin that adds a family declares it the same way
-FAMILIES = ["bert"]
-
-
-@hookimpl
-def greenprune_model_families() -> list[str]:
-    return list(FAMILIES)
-
-
 @hookimpl(trylast=True)
 def greenprune_teacher_config(spec: str) -> Any:
     from transformers import AutoConfig
@@ -80,7 +69,7 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from greenprune.modeling import ModelBundle
+    from greenprune.api import ModelBundle
 
     kind, location = resolve(spec)
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" warning is expected here
@@ -101,4 +90,4 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
         raise UserError(f"cannot load teacher from {location!r}: {exc}") from None
     model.eval()
     return ModelBundle(model, tokenizer, spec, f"pretrained:{spec}",
-                       {"location": location, "source": kind, "fingerprint": _fingerprint(location)})
+                       {"location": location, "source": kind, "fingerprint": _fingerprint(location)}, pretrained=True)

@@ -119,9 +119,10 @@ def test_tuner_trains_only_trainable_params(tiny_teacher: Path) -> None:
     ctx = SimpleNamespace(config=SimpleNamespace(train=TrainConfig(epochs=2, batch_size=8, max_length=16,
                                                                    logging_steps=1), seed=0),
                           progress=Progress(quiet=True))
-    out, details = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    phase = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    out, details = phase.value, phase.details
     assert out is bundle and details["train"]["steps"] == 2 and details["adapters"] == 4
-    assert details["trace"] and details["adapter_params"] == adapter_params(model)
+    assert phase.trace and details["adapter_params"] == adapter_params(model)
     assert details["total_params"] == sum(p.numel() for p in model.parameters())
     trainable = set(task_parameter_names(model))
     assert details["trainable_params"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
@@ -217,10 +218,11 @@ def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
     masks = CofiMasks(hidden_z=hidden_z, ffn_z=torch.tensor([0.0, 1.0]), mha_z=torch.tensor([1.0, 0.0]))
     with torch.no_grad():
         masked = model(**batch(), masks=masks).logits
-    compact = to_compact(model, masks).eval()
+    events: list = []
+    compact = to_compact(model, masks, events).eval()
     assert isinstance(compact.config, models.CompactBertConfig)
-    # Pruning rebuilds the model without adapters; transfer_adapters slices them along the hidden dims.
-    assert transfer_adapters(model, compact, masks.hidden_index()) == 2
+    # Pruning rebuilds the model without adapters; they follow the surgery events of their blocks.
+    assert transfer_adapters(model, compact, events) == 2
     assert [n for n, _ in iter_adapters(compact)] == ["bert.encoder.layer.0.attention.output",
                                                        "bert.encoder.layer.1.output"]
     assert all(isinstance(a, BottleneckAdapter) and a.hidden == 21 for _, a in iter_adapters(compact))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,9 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 
 
 class NvmlOptions(BaseModel):
@@ -101,19 +98,6 @@ class Poller:
             self._thread = None
 
 
-def sync_cuda() -> None:
-    """Wait for queued GPU work, so it is charged to the window that launched it. Only when torch
-    is already imported and has set CUDA up: the meter never pulls torch in itself."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return
-    try:
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            torch.cuda.synchronize()
-    except Exception:  # a CUDA error belongs to the phase, which raises it itself
-        pass
-
-
 def visible_indices(count: int, env: str | None, uuids: Callable[[int], str]) -> list[int]:
     """NVML indices that ``CUDA_VISIBLE_DEVICES`` lets CUDA see (CUDA stops at the first bad entry)."""
     if env is None:
@@ -154,7 +138,7 @@ class NvmlUnavailable(Exception):
     pass
 
 
-class NvmlMeter:
+class NvmlMeter(Meter):
     name = "nvml"
     measured = True
 
@@ -230,11 +214,9 @@ class NvmlMeter:
         gpus = self._ensure()
         if self._poller is not None:
             self._poller.ensure_started()
-        sync_cuda()
         return time.perf_counter(), {g.index: self._edge(g) for g in gpus}
 
     def stop(self, token: Any) -> list[EnergyReading]:
-        sync_cuda()
         t0, edges = token
         window = time.perf_counter() - t0
         readings = []

@@ -30,10 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
-from greenprune_builtins.meters.nvml import Poller, PowerIntegrator, sync_cuda
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
+from greenprune_builtins.meters.nvml import Poller, PowerIntegrator
 from greenprune_builtins.meters.rapl import WrappingCounter
 
 
@@ -130,7 +128,7 @@ def _build_state() -> _State:
     return state
 
 
-class PerunMeter:
+class PerunMeter(Meter):
     name = "perun"
     measured = True  # set to False by prepare() when perun finds no energy sensor
     #: perun reads RAPL and NVML itself: --meter auto never pairs it with those meters
@@ -191,12 +189,10 @@ class PerunMeter:
         state = self.prepare()
         for poller in self._pollers:
             poller.ensure_started()
-        sync_cuda()
         return time.perf_counter(), [self._edge(s) for s in state.sources]
 
     def stop(self, token: Any) -> list[EnergyReading]:
         state = self.prepare()
-        sync_cuda()
         t0, firsts = token
         window = time.perf_counter() - t0
         if not state.sources:
