@@ -13,22 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune.api import Component, hookimpl
-from greenprune.report.api import (
+from greenprune.api import (
     MISSING,
+    Component,
     Doc,
     FigureFile,
     Fmt,
     Payback,
     ReportInput,
-    facts,
-    figures,
     hardware_note,
-    joules,
+    hookimpl,
     payback,
-    percent,
-    sig3,
 )
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as figures
+from greenprune.api import report_markup as markup
 
 if TYPE_CHECKING:
     from greenprune.api import RunResult
@@ -45,9 +44,9 @@ def _label(r: RunResult, labels: dict[str, str]) -> str:
 def _saved(pb: Payback) -> str:
     if pb.saved_per_example_j is None:
         return MISSING
-    text = joules(pb.saved_per_example_j, pb.method)
+    text = markup.joules(pb.saved_per_example_j, pb.method)
     if pb.saved_low_j is not None and pb.saved_high_j is not None:
-        text += f" [{sig3(pb.saved_low_j)}–{sig3(pb.saved_high_j)}]"
+        text += f" [{markup.sig3(pb.saved_low_j)}–{markup.sig3(pb.saved_high_j)}]"
     return text
 
 
@@ -62,7 +61,7 @@ def _examples(pb: Payback) -> str:
 def _median(r: RunResult, who: str, source: str) -> str:
     rep = r.teacher if who == "teacher" else r.student
     spread = rep.inference.energy_per_example.get(source) if rep.inference else None
-    return MISSING if spread is None else joules(spread.median_j, spread.method)
+    return MISSING if spread is None else markup.joules(spread.median_j, spread.method)
 
 
 def _rows(runs: list[RunResult]) -> list[list[str]]:
@@ -70,9 +69,9 @@ def _rows(runs: list[RunResult]) -> list[list[str]]:
     rows = []
     for r in runs:
         for pb in payback(r):
-            cost = joules(pb.cost_j, pb.method) + (" (reused from cache)" if pb.cost_reused else "")
-            rows.append([_label(r, labels), percent(facts.target_sparsity(r)),
-                         percent(facts.measured_sparsity(r.student)), cost, _median(r, "teacher", pb.source),
+            cost = markup.joules(pb.cost_j, pb.method) + (" (reused from cache)" if pb.cost_reused else "")
+            rows.append([_label(r, labels), markup.percent(facts.target_sparsity(r)),
+                         markup.percent(facts.measured_sparsity(r.student)), cost, _median(r, "teacher", pb.source),
                          _median(r, "student", pb.source), _saved(pb), _examples(pb), f"{pb.method}, {pb.source}"])
     return rows
 
