@@ -14,8 +14,11 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Data types** -- :class:`RunContext` (``ctx``), :class:`ModelBundle`, :class:`Task` /
   :class:`QATask` / :class:`TaskData` / :data:`Example`, :class:`TrainConfig` and the other
   config sections, :class:`RunResult` and its parts (what report sections read).
-* **Helpers** -- :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the one
-  training loop), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+* **Helpers** -- :func:`train_phase` (the one training phase: encode, train, summary, trace) with
+  :func:`phase_config` and the shared :class:`TrainOverrides` options (``epochs``,
+  ``learning_rate``); :class:`PhaseOutput` (what a compressor or tuner returns: value, details,
+  trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
+  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`).
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
@@ -33,7 +36,7 @@ from greenprune import NAME, __version__, hookimpl
 from greenprune.components import Component, NoOptions
 from greenprune.compression import CompressJob
 from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.data import encode, loader
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
@@ -59,6 +62,7 @@ from greenprune.structure.sizes import EncoderCount, count_encoder
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
+from greenprune.training_phase import TrainOverrides, phase_config, train_phase
 
 #: The compact encoder (any structured pruner's target): imported on first use, because it imports
 #: torch and transformers (and registers the compact classes with transformers' Auto classes).
@@ -96,7 +100,8 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     # registering
     "NAME", "Component", "NoOptions", "__version__", "hookimpl",
     # component protocols and what they exchange
-    "CompressJob", "Compressor", "EnergyReading", "Evaluator", "Meter", "Metrics", "ReportSection", "Tuner",
+    "CompressJob", "Compressor", "EnergyReading", "Evaluator", "Meter", "Metrics", "PhaseOutput", "ReportSection",
+    "Tuner",
     # data types
     "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
     "RunContext", "Task", "TaskData", "TrainConfig",
@@ -109,8 +114,9 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
     "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # training and features
-    "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "finetune_cached", "loader",
-    "postprocess", "train", "trainable_groups",
+    "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
+    "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
+    "trainable_groups",
     # report building blocks
     "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_markup",
     # errors

@@ -90,7 +90,8 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
     pm = make_plugin_manager(disable)
     catalogue = collect(pm)
     ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=out_dir,
-                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress)
+                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress,
+                     result=result.model_copy(deep=True))
     task, evaluator = task_and_evaluator(ctx)
     data = load_task_data(ctx, task)  # the run's recorded config: the same seeded subsample
     bundle = ModelBundle(load_student(pm, path), AutoTokenizer.from_pretrained(str(path)), str(path), "saved")

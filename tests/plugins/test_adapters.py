@@ -119,9 +119,10 @@ def test_tuner_trains_only_trainable_params(tiny_teacher: Path) -> None:
     ctx = SimpleNamespace(config=SimpleNamespace(train=TrainConfig(epochs=2, batch_size=8, max_length=16,
                                                                    logging_steps=1), seed=0),
                           progress=Progress(quiet=True))
-    out, details = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    phase = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    out, details = phase.value, phase.details
     assert out is bundle and details["train"]["steps"] == 2 and details["adapters"] == 4
-    assert details["trace"] and details["adapter_params"] == adapter_params(model)
+    assert phase.trace and details["adapter_params"] == adapter_params(model)
     assert details["total_params"] == sum(p.numel() for p in model.parameters())
     trainable = set(task_parameter_names(model))
     assert details["trainable_params"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)

@@ -4,11 +4,15 @@ Lagrangian sparsity term, then deterministic masks and physical pruning into a c
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, output_logits, prediction_loss
 from greenprune_builtins.cofi.final_masks import final_masks
 from greenprune_builtins.cofi.lagrangian import LagrangianController
+
+if TYPE_CHECKING:
+    from greenprune.api import CompressJob, ModelBundle, PhaseOutput, RunContext
+    from greenprune_builtins.cofi import CofiOptions
 
 #: Pruning steps the Lagrangian controller needs to reach and hold its target. Measured on a
 #: 6-layer BERT with the default rates and warm-up (half the steps): 200 steps overshoot (0.6 ends
@@ -75,10 +79,10 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
     return loss_fn
 
 
-def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
+def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[ModelBundle]:
     import torch
 
-    from greenprune.api import ModelBundle, encode, train, trainable_groups
+    from greenprune.api import ModelBundle, PhaseOutput, encode, phase_config, train_phase, trainable_groups
     from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
     from greenprune_builtins.cofi.gates import CofiMaskModule
     from greenprune_builtins.cofi.shrink import to_compact
@@ -89,9 +93,7 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
-
-    own = {k: v for k, v in {"epochs": opts.epochs, "learning_rate": opts.learning_rate}.items() if v is not None}
-    cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **own})
+    cfg = phase_config(ctx, job.tuner.train_overrides(), opts.overrides())
     features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * math.ceil(len(features) / cfg.batch_size)))
     warmup = opts.sparsity_warmup_steps
@@ -120,10 +122,10 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     groups = [*trainable_groups(student_model, cfg.weight_decay), {"params": list(proj.parameters()),
                                                                      "weight_decay": 0.0}]
     mask_optimizer = torch.optim.AdamW(masks.parameters(), lr=opts.mask_lr, weight_decay=0.0)
-    result = train(student_model, features, student.tokenizer, cfg, seed=ctx.config.seed, progress=ctx.progress,
-                   description=f"compress: cofi @ {job.sparsity}",
-                   loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
-                   extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
+    out = train_phase(ctx, student, job.task, job.data, cfg, features=features,
+                      description=f"compress: cofi @ {job.sparsity}",
+                      loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
+                      extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
 
     masks.eval()
     student_model.eval()
@@ -149,9 +151,10 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         # Say so plainly: a short budget leaves the controller short of its target, and the final shift
         # cannot undo block decisions (a whole attention or FFN block removed or kept).
         ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
-                         f"after {result.steps} steps ({why}); give it more steps (--set cofi.epochs=N), about "
+                         f"after {out.details['train']['steps']} steps ({why}); give it more steps "
+                         f"(--set cofi.epochs=N), about "
                          f"{SETTLE_STEPS} let the controller settle[/yellow]")
-    details = {
+    out.details.update({
         "target_sparsity": job.sparsity,
         "expected_sparsity_final": expected_final,
         # CoFi's per-group rule alone, and the log_alpha shift that landed the masks on the target
@@ -161,15 +164,14 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         "measured_sparsity_of_input": measured,
         "target_reached": abs(measured - job.sparsity) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
-        "train": result.summary(),
-        "trace": result.trace,
         "distill": opts.distill,
         "prepruning_steps": opts.prepruning_steps,
         "pruning_steps": pruning_steps,
         "sparsity_warmup_steps": warmup,
         "teacher_layers_distilled": opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers),
-    }
-    return ModelBundle(compact, student.tokenizer, student.name, "compressed:cofi", student.info), details
+    })
+    return PhaseOutput(ModelBundle(compact, student.tokenizer, student.name, "compressed:cofi", student.info),
+                       out.details, trace=out.trace)
 
 
 def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[dict[str, Any]],
