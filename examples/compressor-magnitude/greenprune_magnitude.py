@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from greenprune.api import Component, CompressJob, Compressor, ModelBundle, RunContext, hookimpl, layer_projections
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    hookimpl,
+    layer_projections,
+)
 
 
 class MagnitudeOptions(BaseModel):
@@ -26,7 +35,7 @@ class Magnitude(Compressor):
     def __init__(self, options: MagnitudeOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: RunContext, job: CompressJob) -> tuple[ModelBundle, dict[str, Any]]:
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         import torch  # heavy imports inside functions: `greenprune --help` stays fast
 
         assert job.sparsity is not None  # needs_sparsity: the core asks for --sparsity before any work
@@ -46,7 +55,8 @@ class Magnitude(Compressor):
                             # the k smallest |t|: exactly k zeros per tensor, whatever the ties
                             t.view(-1)[t.abs().view(-1).topk(k, largest=False).indices] = 0
                         zeroed, total = zeroed + k, total + t.numel()
-        return student, {"target_sparsity": job.sparsity, "zeroed": zeroed, "encoder_params": total}
+        # details land in the phase record (results.jsonl); the core measures the student's sizes itself
+        return PhaseOutput(student, {"target_sparsity": job.sparsity, "zeroed": zeroed, "encoder_params": total})
 
 
 @hookimpl
