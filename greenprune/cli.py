@@ -52,16 +52,20 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
+    from greenprune.distributed import is_main
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
     flags["sparsity"] = list(flags["sparsity"]) or None
     bench_cfg = build_config(config_file, flags, list(sets))
-    progress = Progress(quiet=obj["quiet"])
+    # Under torchrun / accelerate launch every process runs the bench; the main one speaks.
+    progress = Progress(quiet=obj["quiet"] or not is_main())
     if bench_cfg.task == "demo":
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "
                      "For real data: greenprune bench --task mrpc --data-dir DIR (GLUE TSV layout).[/yellow]")
     results = run_bench(bench_cfg, out, disable=obj["disable"], progress=progress)
+    if not is_main():
+        sys.exit(1 if any(r.status == "failed" for r in results) else 0)
     md, html = _render(out, obj["disable"])
     progress.say(f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
     if any(r.status == "failed" for r in results):
@@ -267,7 +271,10 @@ def main(argv: list[str] | None = None) -> None:
         with _interrupt_on_sigterm():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from greenprune.distributed import is_main
+
+        if is_main():  # every process of a multi-process run finds the same error
+            click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("interrupted; finished runs are kept in results.jsonl", err=True)

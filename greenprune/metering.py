@@ -138,6 +138,9 @@ def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
     try:
         return (yield)
     finally:
+        from greenprune.distributed import synchronize
+
+        synchronize()  # queued GPU work belongs to this phase's window
         window = time.perf_counter() - t0
         for meter, token in reversed(started):
             for reading in meter.stop(token):

@@ -15,6 +15,7 @@ from typing import Any
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
+from greenprune.distributed import check_launch, is_main
 from greenprune.errors import UserError, unknown
 from greenprune.plugins import make_plugin_manager
 from greenprune.progress import Progress
@@ -62,6 +63,7 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     progress = progress or Progress()
     disable, extra_plugins = list(disable), list(extra_plugins)
     validate(bench, collect(make_plugin_manager(disable, extra_plugins)))
+    check_launch(bench.train)
     store = ResultStore(out_dir)
     done = store.finished_keys()
     results = []
@@ -74,7 +76,8 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
             continue
         progress.say(f"[bold]{label}[/bold]")
         result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-        store.append(result)
+        if is_main():  # every process ran the run; one writes it
+            store.append(result)
         results.append(result)
     return results
 
