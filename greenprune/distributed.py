@@ -33,9 +33,12 @@ def is_main() -> bool:
 
 def _state() -> Any:
     """accelerate's process state: joins the process group the launcher set up (once per process)."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # cpu=True where there is no GPU: otherwise accelerate sees no accelerator and runs each
+    # process alone instead of joining them with gloo.
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _dist() -> Any:
@@ -63,6 +66,14 @@ def gather(obj: Any) -> list[Any]:
     return out
 
 
+def mean_over_processes(values: dict[str, float]) -> dict[str, float]:
+    """Each key's mean over the processes (logged losses: every process computed its share's)."""
+    if world_size() == 1:
+        return values
+    every = gather(values)
+    return {k: sum(float(v[k]) for v in every) / len(every) for k in values}
+
+
 def barrier() -> None:
     if world_size() > 1:
         _dist().barrier()
@@ -76,13 +87,17 @@ def _device_copies(tensors: list[Any]) -> list[Any]:
 
 def sync_module(module: Any) -> None:
     """Overwrite ``module``'s parameters and buffers with the main process's (same architecture)."""
+    broadcast_tensors(list(module.state_dict().values()))
+
+
+def broadcast_tensors(tensors: list[Any]) -> None:
+    """Overwrite each tensor in place with the main process's."""
     if world_size() == 1:
         return
     import torch
 
     dist = _dist()
     with torch.no_grad():
-        tensors = list(module.state_dict().values())
         for t, d in zip(tensors, _device_copies(tensors), strict=True):
             dist.broadcast(d, src=0)
             if d is not t:

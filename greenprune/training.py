@@ -79,7 +79,7 @@ def train(
     """
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DataLoaderConfiguration, set_seed
     from transformers import get_linear_schedule_with_warmup
 
     from greenprune import distributed as dist
@@ -87,8 +87,10 @@ def train(
 
     set_seed(seed)
     _precision(cfg.mixed_precision)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), split_batches=True,
-                              mixed_precision=cfg.mixed_precision)
+    # split_batches: each process takes its share of every global batch (the argument of the same
+    # name on Accelerator itself is ignored by accelerate 1.x; only the configuration object counts)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision,
+                              dataloader_config=DataLoaderConfiguration(split_batches=True))
     check_global_batch(cfg.batch_size, accelerator.num_processes)
     data = loader(features, tokenizer, cfg.batch_size, shuffle=True, seed=seed)
     steps_per_epoch = max(1, math.ceil(len(features) / cfg.batch_size))
@@ -103,6 +105,9 @@ def train(
     # every process takes the same step.
     inside = {id(p) for p in model.parameters()}
     outside = [p for o in [optimizer, *extra] for g in o.param_groups for p in g["params"] if id(p) not in inside]
+    # ...and starts where the main process's does, as DDP makes the model's (a gate initialised at
+    # random after ranks' random streams parted would otherwise differ from the first step).
+    dist.broadcast_tensors(outside)
     model.train()
     trace: list[dict[str, float]] = []
     step, seen, start = 0, 0, time.perf_counter()
@@ -124,6 +129,7 @@ def train(
                 step += 1
                 seen += int(batch["input_ids"].shape[0]) * accelerator.num_processes
                 if step % cfg.logging_steps == 0 or step == total:
+                    parts = dist.mean_over_processes(parts)  # each process saw its share of the batch
                     trace.append({"step": step, "lr": scheduler.get_last_lr()[0], **parts, **(logged or {})})
                 advance(1, loss=parts.get("loss", float(loss.detach())))
     dist.synchronize()  # queued GPU work belongs to the wall time
