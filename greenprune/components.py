@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from greenprune.errors import UserError, unknown
+
+if TYPE_CHECKING:
+    from greenprune.report.types import PhaseReport
 
 KINDS = ("task", "compressor", "tuner", "evaluator", "meter", "report_section")
 
@@ -32,17 +35,27 @@ class NoOptions(BaseModel):
 
 @dataclass
 class Component:
-    """One thing a plugin offers. ``factory(options)`` builds it from validated options."""
+    """One thing a plugin offers, registered through a ``greenprune_register_*`` hook."""
 
+    #: the name users pass (``--compressor NAME``, ``--set NAME.option=...``); unique per kind
     name: str
+    #: ``factory(options)`` builds the object from the validated options model
     factory: Callable[[Any], Any]
+    #: the pydantic options model (``extra="forbid"`` so a typo is an error); field descriptions
+    #: are the options' help in ``greenprune plugins NAME``
     options: type[BaseModel] = NoOptions
+    #: one line for ``greenprune plugins``
     description: str = ""
     #: a compressor that prunes to a target: ``--sparsity`` is required with it (and meaningless without)
     needs_sparsity: bool = False
     #: an evaluator: the task kinds it scores ("classification", "regression", "qa"); empty = any.
     #: Checked when the run is validated, so a mismatch fails before the teacher is fine-tuned.
     task_kinds: tuple[str, ...] = ()
+    #: a report section: where it sits in the report, lower first (the built-ins use 100 to 500;
+    #: the default puts a section after them). Registration order breaks ties.
+    order: int = 1000
+    #: a compressor or tuner: what reports say about its phases (trace labels and figures, notes)
+    phase_report: PhaseReport | None = None
     #: filled in by the catalogue: which plugin registered it, and the kind
     plugin: str = ""
     kind: str = ""
@@ -63,7 +76,13 @@ class Component:
                             f"(valid options: {valid})") from None
 
     def build(self, raw: dict[str, Any] | None = None) -> Any:
-        return self.factory(self.validate_options(raw or {}))
+        """Validate ``raw`` options, call the factory, and check the product against the kind's
+        protocol (:mod:`greenprune.protocols`), so a missing method is one clear line."""
+        from greenprune.protocols import check_component
+
+        built = self.factory(self.validate_options(raw or {}))
+        check_component(self.kind, self.name, built)
+        return built
 
 
 @dataclass

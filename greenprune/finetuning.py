@@ -89,7 +89,7 @@ def _main_weights(pretrained: ModelBundle) -> Any:
     """A copy of the pretrained model carrying the main process's fine-tuned weights."""
     from greenprune import distributed as dist
 
-    model = pretrained.clone(origin="finetuned").model
+    model = pretrained.clone(origin="finetuned", pretrained=False).model
     dist.sync_module(model)
     model.eval()
     return model
@@ -100,7 +100,7 @@ def _finetune(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskDa
     from greenprune.data import encode
     from greenprune.training import train
 
-    bundle = pretrained.clone(origin="finetuned")
+    bundle = pretrained.clone(origin="finetuned", pretrained=False)
     for p in bundle.model.parameters():
         p.requires_grad_(True)
     features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
