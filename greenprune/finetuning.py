@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from greenprune.config import TrainConfig, train_key
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.model_cache import check_entry, discard, private_folder, publish, writer_lock
 from greenprune.modeling import ModelBundle
 from greenprune.tasks import Task, TaskData
@@ -37,35 +37,44 @@ def cache_key(pretrained: ModelBundle, task: Task, data: TaskData, cfg: TrainCon
 
 
 def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskData,
-                    cfg: TrainConfig, description: str) -> tuple[ModelBundle, dict[str, Any]]:
-    """Return the fine-tuned model and details (``cache_hit``, training summary, trace).
+                    cfg: TrainConfig, description: str) -> PhaseOutput[ModelBundle]:
+    """Fine-tune a copy of ``pretrained`` (every weight trains), or reuse the cached result of the
+    same fine-tune; details hold the training summary and ``cache_key``.
 
     The main process holds the entry's lock from the check to the rename (another process with
     the same key waits, then reuses the entry); in a multi-process run it tells the others what
     it found, and they either take its weights or train with it (data-parallel)."""
     from greenprune import distributed as dist
+    from greenprune.training_phase import train_phase
 
     key = cache_key(pretrained, task, data, cfg, ctx.config.seed)
     entry = ctx.cache_dir / "finetuned" / key
     lock = writer_lock(entry, ctx.progress.say) if dist.is_main() else contextlib.nullcontext()
     with lock:
-        found = _load_entry(ctx, entry, task, pretrained) if dist.is_main() else None
+        found = _load_entry(ctx, entry, task) if dist.is_main() else None
         meta = dist.broadcast(found[1] if found else None)
         if meta is not None:
             model = found[0] if found else _main_weights(pretrained)
             ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
             bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})
-            return bundle, {**meta, "cache_hit": True, "cache_key": key}
-        bundle, meta = _finetune(ctx, pretrained, task, data, cfg, description)
+            meta = dict(meta)
+            trace = meta.pop("trace", [])
+            return PhaseOutput(bundle, {**meta, "cache_key": key}, trace=trace, cache_hit=True)
+        bundle = pretrained.clone(origin="finetuned", pretrained=False)
+        for p in bundle.model.parameters():
+            p.requires_grad_(True)
+        out = train_phase(ctx, bundle, task, data, cfg, description=description)
+        out.details.update(pretrained=pretrained.name, cache_key=key)
         if dist.is_main():
             folder = private_folder(entry)
             bundle.model.save_pretrained(folder)
+            meta = {"train": out.details["train"], "trace": out.trace, "pretrained": pretrained.name}
             (folder / META).write_text(json.dumps(meta))
             publish(folder, entry)
-    return bundle, {**meta, "cache_hit": False, "cache_key": key}
+    return out
 
 
-def _load_entry(ctx: RunContext, entry: Path, task: Task, pretrained: ModelBundle) -> tuple[Any, dict[str, Any]] | None:
+def _load_entry(ctx: RunContext, entry: Path, task: Task) -> tuple[Any, dict[str, Any]] | None:
     """The entry's model and metadata, or ``None`` when there is none; a damaged entry is named
     in one line and removed (the caller rebuilds it)."""
     if not entry.exists():
@@ -93,20 +102,6 @@ def _main_weights(pretrained: ModelBundle) -> Any:
     dist.sync_module(model)
     model.eval()
     return model
-
-
-def _finetune(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskData, cfg: TrainConfig,
-              description: str) -> tuple[ModelBundle, dict[str, Any]]:
-    from greenprune.data import encode
-    from greenprune.training import train
-
-    bundle = pretrained.clone(origin="finetuned", pretrained=False)
-    for p in bundle.model.parameters():
-        p.requires_grad_(True)
-    features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-    result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                   progress=ctx.progress, description=description)
-    return bundle, {"train": result.summary(), "trace": result.trace, "pretrained": pretrained.name}
 
 
 def default_cache_dir() -> Path:

@@ -12,8 +12,8 @@ one multi-process run:
   checked before every load, so a truncated or altered file is found, named, and rebuilt rather
   than failing every later run.
 
-The lock is ``filelock.FileLock`` (``fcntl`` locks on POSIX): the kernel releases it when its
-holder dies, so a killed fine-tune never leaves a stale lock behind.
+The lock is :func:`greenprune.locks.hold` (``filelock``'s ``flock``): the kernel releases it when
+its holder dies, so a killed fine-tune never leaves a stale lock behind.
 """
 
 from __future__ import annotations
@@ -79,20 +79,11 @@ def check_entry(folder: Path, required: str) -> str | None:
 
 @contextlib.contextmanager
 def writer_lock(entry: Path, say: Callable[[str], None]) -> Iterator[None]:
-    """Hold ``<entry>.lock`` for the block; say once when another process holds it (and we wait)."""
-    from filelock import FileLock, Timeout
+    """Hold ``<entry>.lock`` for the block (greenprune's locks); say once who holds it when we wait."""
+    from greenprune.locks import hold
 
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(entry) + ".lock")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        say(f"[dim]waiting for another process writing {entry} (lock {lock.lock_file})[/dim]")
-        lock.acquire()
-    try:
+    with hold(Path(str(entry) + ".lock"), f"cache entry {entry}", on_wait=lambda msg: say(f"[dim]{msg}[/dim]")):
         yield
-    finally:
-        lock.release()
 
 
 def private_folder(entry: Path) -> Path:

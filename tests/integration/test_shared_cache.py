@@ -63,7 +63,7 @@ def test_a_second_writer_waits_for_the_first(tmp_path: Path) -> None:
         order.append("second in")
     thread.join()
     assert order == ["first done", "second in"]
-    assert len(said) == 1 and "waiting for another process" in said[0] and str(entry) in said[0]
+    assert len(said) == 1 and "waiting for it" in said[0] and str(entry) in said[0]
 
 
 @pytest.mark.slow
