@@ -18,7 +18,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
   :func:`phase_config` and the shared :class:`TrainOverrides` options (``epochs``,
   ``learning_rate``); :class:`PhaseOutput` (what a compressor or tuner returns: value, details,
   trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
-  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache),
+  :func:`shard_for_eval` (an evaluator's batches split over the processes of a multi-process run
+  and its predictions gathered back, each example once), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
   :mod:`report_figures`).
@@ -45,6 +47,7 @@ from greenprune.compression import CompressJob
 from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
 from greenprune.context import PhaseOutput, RunContext
 from greenprune.data import encode, loader
+from greenprune.distributed import shard_for_eval
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
 from greenprune.modeling import ModelBundle
@@ -136,6 +139,8 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
     "trainable_groups",
+    # several processes (torchrun, accelerate launch): an evaluator's batches split and gathered
+    "shard_for_eval",
     # reports: what a section gets and gives, what a compressor / tuner says about its phases
     "FigureSection", "GroupKey", "PhaseReport", "ReportInput", "phase_kind",
     # derived for reports, the headline and model cards: hardware labels, energy payback

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +43,14 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     logging_steps: int = Field(20, ge=1)
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="accelerate's mixed precision while training (bf16 also on CPUs; fp16 needs a GPU)")
+
+
+def train_key(train: dict[str, Any]) -> dict[str, Any]:
+    """``train`` as run and cache keys hash it: settings added later are left out while at their
+    default, so results and cached teachers from before them still resume."""
+    return {k: v for k, v in train.items() if not (k == "mixed_precision" and v == "no")}
 
 
 class InferenceConfig(_Strict):
@@ -114,6 +122,7 @@ class RunConfig(_Strict):
             data["energy"] = {"idle_baseline_s": energy["idle_baseline_s"]}
         if data["inference"]["energy_repeats"] == InferenceConfig.model_fields["energy_repeats"].default:
             del data["inference"]["energy_repeats"]
+        data["train"] = train_key(data["train"])
         blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -35,13 +35,20 @@ def fixed_batch(examples: list[Example], tokenizer: Any, cfg: InferenceConfig) -
                           padding="max_length", truncation=True, max_length=cfg.seq_length, return_tensors="pt"))
 
 
+def _describe(device: Any) -> str:
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def _forward(model: Any, batch: dict[str, Any]) -> None:
     import torch
 
+    from greenprune.distributed import synchronize
+
     with torch.inference_mode():
         model(**batch)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize()  # the GPU runs asynchronously: the clock must see the work done
 
 
 def _energy_window(model: Any, batch: dict[str, Any], meters: list[Meter], min_s: float,
@@ -122,6 +129,6 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
             latency_ms_median=median * 1e3, latency_ms_min=min(times[name]) * 1e3,
             latency_ms_max=max(times[name]) * 1e3, throughput_per_s=cfg.batch_size / median,
             energy_per_example_j={k: v.median_j for k, v in spread.items()},
-            energy_per_example=spread, energy=readings[name],
+            energy_per_example=spread, energy=readings[name], device=_describe(devices[name]),
         )
     return figures

@@ -7,6 +7,7 @@ from typing import Any
 
 from greenprune.compression import CompressJob
 from greenprune.context import PhaseOutput, RunContext
+from greenprune.distributed import is_main
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
 from greenprune.results import ModelReport
@@ -117,11 +118,14 @@ def _run_phases(ctx: RunContext) -> None:
     result.student.size = model_size(student.model, reference)
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
+        # Once, by the main process: the other processes' devices are the same kind, and timing
+        # two processes on one CPU would measure their contention.
         figures = ctx.run_phase("inference", lambda: benchmark(
             {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
-            baseline=result.energy_baseline))
-        result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
-    if cfg.save_student:
+            baseline=result.energy_baseline) if is_main() else None)
+        if figures:
+            result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+    if cfg.save_student and is_main():
         target = ctx.out_dir / "models" / result.run_key
         student.model.save_pretrained(target)
         student.tokenizer.save_pretrained(target)

@@ -89,6 +89,8 @@ class InferenceFigures(BaseModel):
     energy_per_example: dict[str, PerExampleEnergy] = Field(
         default_factory=dict, description="meter:covers -> median, min/max and every window's J per example")
     energy: list[EnergyReading] = Field(default_factory=list, description="every energy window's readings")
+    device: str | None = Field(None, description="where it ran: cpu, or cuda:0 (GPU name); one device, also "
+                               "in a multi-process run")
 
 
 class ModelReport(BaseModel):

@@ -16,6 +16,7 @@ from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
 from greenprune.defaults import resolve
+from greenprune.distributed import broadcast, check_launch, is_main
 from greenprune.errors import UserError, unknown
 from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
@@ -78,6 +79,7 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     for note in notes:
         progress.say(f"[dim]{note}[/dim]")
     validate(bench, catalogue)
+    check_launch(bench.train)
     check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
     done = store.finished_keys()
@@ -91,13 +93,15 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
             continue
         # One process per run at a time: a second one (another bench into this folder, a sweep
         # cell left running) waits here, then finds the run finished instead of running it again.
+        # (Under torchrun the main process holds the lock; all processes follow its decision.)
         with run_lock(out_dir, cfg.run_key(), on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")):
-            if cfg.run_key() in store.finished_keys():
+            if broadcast(cfg.run_key() in store.finished_keys()):
                 progress.say(f"[green]{label}: finished meanwhile by another process, skipped[/green]")
                 continue
             progress.say(f"[bold]{label}[/bold]")
             result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-            store.append(result)
+            if is_main():  # every process ran the run; one writes it
+                store.append(result)
         results.append(result)
     return results
 
