@@ -65,6 +65,7 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
+    from greenprune.parametrized import fold_parametrizations
 
     cfg, pm, cat = ctx.config, ctx.pm, ctx.catalogue
     task, evaluator = task_and_evaluator(ctx)
@@ -98,25 +99,42 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
 
     job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
                       tuner=tuner, sparsity=cfg.sparsity)
+    post = {i for i, n in enumerate(cfg.compressors) if cat.get("compressor", n).post_training}
     for i, (name, compressor) in enumerate(compressors):
-        # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
-        phase = f"compress:{name}" if cfg.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
-        (job.current, details), rec = ctx.run_phase(phase, lambda c=compressor: c.compress(ctx, job))
-        _absorb(result, rec, details)
-    if cfg.compressors != ["none"]:
+        if i not in post:
+            _compress(ctx, result, job, i, name, compressor)
+    trained = [n for i, n in enumerate(cfg.compressors) if i not in post]
+    if trained and trained != ["none"]:
         metrics, rec = ctx.run_phase("evaluate:compressed",
                                      lambda: evaluator.evaluate(ctx, job.current, task, data))
         _absorb(result, rec, {})
         result.student_after_compress = ModelReport(metrics=metrics)
         ctx.progress.say(f"student after compression: {_fmt(metrics)}")
 
-    (student, details), rec = ctx.run_phase(f"tune:{cfg.tuner}",
-                                            lambda: tuner.tune(ctx, job.current, task, data))
-    _absorb(result, rec, details)
+    if trained:
+        (student, details), rec = ctx.run_phase(f"tune:{cfg.tuner}",
+                                                lambda: tuner.tune(ctx, job.current, task, data))
+        _absorb(result, rec, details)
+    else:
+        # Only post-training compressors: the fine-tuned teacher is the trained student; tuning it
+        # again would only train it longer than the teacher it is compared with.
+        student = teacher.clone(origin="teacher")
+        result.extra["tune_skipped"] = "the chain holds only post-training compressors"
+    fold_parametrizations(student.model)  # plugins' training-time constraints become plain weights
+    if post:
+        metrics, rec = ctx.run_phase("evaluate:tuned", lambda: evaluator.evaluate(ctx, student, task, data))
+        _absorb(result, rec, {})
+        result.student_before_post_training = ModelReport(metrics=metrics)
+        job.current = student
+        for i, (name, compressor) in enumerate(compressors):
+            if i in post:
+                _compress(ctx, result, job, i, name, compressor)
+        student = job.current
     metrics, rec = ctx.run_phase("evaluate:student", lambda: evaluator.evaluate(ctx, student, task, data))
     _absorb(result, rec, {})
     result.student.metrics = metrics
-    ctx.progress.say(f"student after {cfg.tuner}: {_fmt(metrics)}")
+    ctx.progress.say(f"student after {cfg.tuner}" + (" and post-training compression" if post else "")
+                     + f": {_fmt(metrics)}")
 
     reference = encoder_params(teacher.model)
     result.teacher.size = model_size(teacher.model, reference)
@@ -133,6 +151,13 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
         student.model.save_pretrained(target)
         student.tokenizer.save_pretrained(target)
         result.extra["student_path"] = str(target)
+
+
+def _compress(ctx: RunContext, result: RunResult, job: CompressJob, i: int, name: str, compressor: Any) -> None:
+    # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
+    phase = f"compress:{name}" if ctx.config.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
+    (job.current, details), rec = ctx.run_phase(phase, lambda: compressor.compress(ctx, job))
+    _absorb(result, rec, details)
 
 
 def _fmt(metrics: dict[str, dict[str, float]]) -> str:

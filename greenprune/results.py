@@ -103,6 +103,8 @@ class RunResult(BaseModel):
         default_factory=list, description="idle window of every meter, measured once before the first phase")
     teacher: ModelReport = Field(default_factory=ModelReport)
     student_after_compress: ModelReport = Field(default_factory=ModelReport)
+    #: the tuned student before the chain's post-training compressors (e.g. quantize) ran; empty without them
+    student_before_post_training: ModelReport = Field(default_factory=ModelReport)
     student: ModelReport = Field(default_factory=ModelReport)
     traces: dict[str, list[dict[str, float]]] = Field(
         default_factory=dict, description="phase -> logged steps (loss parts, sparsity, lambdas)")

@@ -1,0 +1,64 @@
+"""The ``magnitude`` compressor: unstructured magnitude pruning (Han et al., 2015) of the encoder's
+projections (Q, K, V, attention output, FFN up and down).
+
+The smallest weights by absolute value are set to zero, either ranked across every projection at once
+(``scope=global``) or within each projection matrix (``scope=layer``, every matrix at ``--sparsity``).
+Nothing is removed: the matrices keep their shapes, so the student is as large and as fast as the
+teacher on dense hardware; the report shows its *unstructured* sparsity and a measured speed-up near
+1x. The zeros stay zero through every later training phase (see
+:mod:`greenprune_builtins.unstructured.keep_zeros`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# greenprune imports, all in one place (switch to greenprune.api when it lands)
+from greenprune import hookimpl
+from greenprune.components import Component
+
+
+class MagnitudeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    scope: Literal["layer", "global"] = Field(
+        "layer", description="layer: every projection matrix loses the same share of its weights; global: one "
+        "ranking across all projections (matrices with many small weights lose more)")
+
+
+class Magnitude:
+    name = "magnitude"
+
+    def __init__(self, options: MagnitudeOptions) -> None:
+        self.options = options
+
+    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+        from greenprune_builtins.unstructured.apply import apply_masks
+        from greenprune_builtins.unstructured.select import global_choice, per_matrix
+
+        student = job.current.clone(origin=f"compressed:{self.name}")
+        linears = projections(student.model)
+        scores = {n: m.weight.detach().abs() for n, m in linears.items()}
+        if self.options.scope == "global":
+            keep = global_choice(scores, job.sparsity)
+        else:
+            keep = {n: per_matrix(s, job.sparsity) for n, s in scores.items()}
+        details = apply_masks(linears, keep)
+        ctx.progress.say(f"magnitude ({self.options.scope}): {details['weight_sparsity']:.4f} of "
+                         f"{details['scored_weights']} projection weights set to zero")
+        return student, {"scope": self.options.scope, "target": job.sparsity, **details}
+
+
+def projections(model: Any) -> dict[str, Any]:
+    """The encoder projections (name -> Linear) an unstructured pruner scores."""
+    from greenprune.models.sparsity import prunable_linears
+
+    return prunable_linears(model)
+
+
+@hookimpl
+def greenprune_register_compressors(register: Any) -> None:
+    register(Component("magnitude", factory=Magnitude, options=MagnitudeOptions, needs_sparsity=True,
+                       description="unstructured magnitude pruning of the encoder projections to --sparsity "
+                       "(zeros in dense matrices: smaller only when compressed on disk, not faster)"))
