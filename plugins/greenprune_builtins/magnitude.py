@@ -34,7 +34,7 @@ class Magnitude:
         self.options = options
 
     def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune_builtins.unstructured.apply import apply_masks
+        from greenprune_builtins.unstructured.apply import apply_masks, describe
         from greenprune_builtins.unstructured.select import global_choice, per_matrix
 
         student = job.current.clone(origin=f"compressed:{self.name}")
@@ -44,7 +44,8 @@ class Magnitude:
             keep = global_choice(scores, job.sparsity)
         else:
             keep = {n: per_matrix(s, job.sparsity) for n, s in scores.items()}
-        details = apply_masks(linears, keep)
+        apply_masks(linears, keep)
+        details = describe(keep)
         ctx.progress.say(f"magnitude ({self.options.scope}): {details['weight_sparsity']:.4f} of "
                          f"{details['scored_weights']} projection weights set to zero")
         return student, {"scope": self.options.scope, "target": job.sparsity, **details}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from greenprune_builtins.unstructured.apply import apply_masks
+from greenprune_builtins.unstructured.apply import apply_masks, describe
 from greenprune_builtins.unstructured.keep_zeros import kept_mask
 from greenprune_builtins.unstructured.select import global_choice, n_of_m, per_matrix, per_row
 from transformers import BertConfig, BertForSequenceClassification
@@ -67,8 +67,8 @@ def _masked_model(sparsity: float = 0.5) -> tuple[BertForSequenceClassification,
     model = tiny()
     linears = prunable_linears(model)
     keep = {n: per_matrix(m.weight.detach().abs(), sparsity) for n, m in linears.items()}
-    details = apply_masks(linears, keep)
-    assert details["weight_sparsity"] == pytest.approx(sparsity)
+    apply_masks(linears, keep)
+    assert describe(keep)["weight_sparsity"] == pytest.approx(sparsity)
     return model, keep
 
 
@@ -130,3 +130,66 @@ def test_magnitude_bench_keeps_zeros_through_tuning(scope: str, capsys: pytest.C
     assert code == 0, err
     assert "identical" in stdout
 
+
+
+class Toy(torch.nn.Module):
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        with torch.no_grad():
+            self.lin.weight.copy_(weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+def test_wanda_keeps_the_hand_computed_set() -> None:
+    from greenprune_builtins.unstructured.calibration import input_norms, wanda_scores
+
+    w = torch.tensor([[4.0, 3.0, 2.0, 1.0], [1.0, 1.0, 1.0, 1.0]])
+    # tokens: feature 3 runs large, feature 0 is small
+    x = torch.tensor([[0.1, 1.0, 1.0, 10.0], [0.1, 1.0, 2.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    toy = Toy(w)
+    norms = input_norms(toy, {"lin": toy.lin}, [{"x": x[:2]}, {"x": x[2:]}])
+    expected_norms = torch.tensor([0.02 ** 0.5, 2 ** 0.5, 3.0, 10.0])
+    assert torch.allclose(norms["lin"], expected_norms)
+    keep = per_row(wanda_scores(toy.lin.weight, norms["lin"]), 0.5)
+    # row 0: scores 0.57, 4.24, 6, 10 -> keep inputs 2, 3 (magnitude alone would keep 0, 1)
+    # row 1: scores 0.14, 1.41, 3, 10 -> keep inputs 2, 3
+    assert keep.tolist() == [[False, False, True, True], [False, False, True, True]]
+    assert per_row(w.abs(), 0.5)[0].tolist() == [True, True, False, False]  # what magnitude would keep
+
+
+def test_wanda_padding_tokens_do_not_count() -> None:
+    from greenprune_builtins.unstructured.calibration import input_norms
+
+    class Seq(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 1)
+
+        def forward(self, x: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.lin(x)
+
+    seq = Seq()
+    x = torch.tensor([[[3.0, 0.0], [100.0, 100.0]]])  # the second token is padding
+    norms = input_norms(seq, {"lin": seq.lin}, [{"x": x, "attention_mask": torch.tensor([[1, 0]])}])
+    assert norms["lin"].tolist() == [3.0, 0.0]
+
+
+@pytest.mark.slow
+def test_wanda_two_of_four_bench_keeps_the_pattern_through_tuning(capsys: pytest.CaptureFixture[str],
+                                                                   tmp_path: Path, fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "wanda", "--sparsity", "0.5",
+                        "--set", "wanda.mode=2:4", "--set", "wanda.calibration_samples=8",
+                        "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 0, err
+    (r,) = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    details = next(p for p in r["phases"] if p["name"] == "compress:wanda")["details"]
+    assert details["weight_sparsity"] == 0.5 and details["calibration_examples"] == 8
+    student = _load(Path(r["extra"]["student_path"]))
+    for lin in prunable_linears(student).values():
+        w = lin.weight.detach()
+        nonzero = (w != 0).reshape(w.shape[0], -1, 4).sum(-1)
+        assert (nonzero <= 2).all() and (nonzero == 2).float().mean() > 0.99  # 2 of every 4, after tuning
