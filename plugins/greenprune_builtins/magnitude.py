@@ -15,9 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# greenprune imports, all in one place (switch to greenprune.api when it lands)
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, hookimpl, layer_projections
 
 
 class MagnitudeOptions(BaseModel):
@@ -38,7 +36,7 @@ class Magnitude:
         from greenprune_builtins.unstructured.select import global_choice, per_matrix
 
         student = job.current.clone(origin=f"compressed:{self.name}")
-        linears = projections(student.model)
+        linears = {name: lin for layer in projections(student.model) for name, lin in layer.items()}
         scores = {n: m.weight.detach().abs() for n, m in linears.items()}
         if self.options.scope == "global":
             keep = global_choice(scores, job.sparsity)
@@ -51,11 +49,11 @@ class Magnitude:
         return student, {"scope": self.options.scope, "target": job.sparsity, **details}
 
 
-def projections(model: Any) -> dict[str, Any]:
-    """The encoder projections (name -> Linear) an unstructured pruner scores."""
-    from greenprune.models.sparsity import prunable_linears
-
-    return prunable_linears(model)
+def projections(model: Any) -> list[dict[str, Any]]:
+    """Per encoder layer, the projections an unstructured pruner scores (qualified name -> Linear)."""
+    layers = [{id(m) for m in layer.values() if m is not None} for layer in layer_projections(model)]
+    named = {id(m): name for name, m in model.named_modules()}
+    return [{named[i]: m for m in model.modules() if (i := id(m)) in ids} for ids in layers]
 
 
 @hookimpl

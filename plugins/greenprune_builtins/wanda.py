@@ -18,10 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# greenprune imports, all in one place (switch to greenprune.api when it lands)
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.data import encode, loader
+from greenprune.api import Component, encode, hookimpl, loader
 
 _N_M = re.compile(r"^(\d+):(\d+)$")
 
@@ -65,9 +62,8 @@ class Wanda:
         sparsity = 1 - n_m[0] / n_m[1] if n_m else job.sparsity
         student = job.current.clone(origin=f"compressed:{self.name}")
         batches = self._calibration(ctx, job, student)
-        linears = projections(student.model)
         keep: dict[str, Any] = {}
-        for group in by_layer(linears):
+        for group in projections(student.model):
             norms = input_norms(student.model, group, batches)
             chosen = {}
             for name, lin in group.items():
@@ -94,15 +90,6 @@ class Wanda:
         picked = [train[i] for i in sorted(random.Random(f"{ctx.config.seed}:wanda").sample(range(len(train)), n))]
         features = encode(picked, student.tokenizer, job.task, ctx.config.train.max_length)
         return list(loader(features, student.tokenizer, self.options.batch_size, shuffle=False))
-
-
-def by_layer(linears: dict[str, Any]) -> list[dict[str, Any]]:
-    """Projections grouped by encoder layer, in layer order (names carry ``layer.<i>.``)."""
-    groups: dict[int, dict[str, Any]] = {}
-    for name, lin in linears.items():
-        m = re.search(r"(?:^|\.)layer\.(\d+)\.", name)
-        groups.setdefault(int(m[1]) if m else -1, {})[name] = lin
-    return [groups[i] for i in sorted(groups)]
 
 
 @hookimpl

@@ -8,19 +8,23 @@ from pathlib import Path
 
 import pytest
 import torch
+from greenprune_builtins.magnitude import projections
 from greenprune_builtins.unstructured.apply import apply_masks, describe
 from greenprune_builtins.unstructured.keep_zeros import kept_mask
 from greenprune_builtins.unstructured.select import global_choice, n_of_m, per_matrix, per_row
 from transformers import BertConfig, BertForSequenceClassification
 
 from greenprune.config import TrainConfig
-from greenprune.models.sparsity import prunable_linears
 from greenprune.parametrized import fold_parametrizations
 from greenprune.progress import Progress
 from greenprune.training import train
 from tests.integration.test_cli import run
 
 VOCAB = 100
+
+
+def prunable_linears(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    return {name: lin for layer in projections(model) for name, lin in layer.items()}
 
 
 def tiny() -> BertForSequenceClassification:
@@ -121,7 +125,9 @@ def test_magnitude_bench_keeps_zeros_through_tuning(scope: str, capsys: pytest.C
     assert names[2:5] == ["compress:magnitude", "evaluate:compressed", "tune:finetune"]
     details = next(p for p in r["phases"] if p["name"] == "compress:magnitude")["details"]
     assert details["weight_sparsity"] == pytest.approx(0.5, abs=1e-3)
-    assert r["student"]["size"]["encoder_params"] == r["teacher"]["size"]["encoder_params"]  # nothing removed
+    size = r["student"]["size"]
+    assert size["encoder_params"] == r["teacher"]["size"]["encoder_params"]  # nothing removed
+    assert size["measured_sparsity"] == 0 and size["unstructured_sparsity"] == pytest.approx(0.5, abs=0.01)
     student = _load(Path(r["extra"]["student_path"]))
     weights = [m.weight for m in prunable_linears(student).values()]
     zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
