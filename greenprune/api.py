@@ -17,7 +17,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Helpers** -- :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the one
   training loop), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
-  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`).
+  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`);
+  :func:`student_class` (the model class a saved config names, for a ``greenprune_load_student``
+  that rebuilds a model it saved in its own form, e.g. int8).
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
   the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
 
@@ -52,8 +54,9 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
+from greenprune.saved import model_class as student_class
 from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
-from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.sizes import EncoderCount, count_encoder, file_dtype_bytes
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
@@ -72,7 +75,10 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "file_dtype_bytes",
     "family_of", "layer_projections",
+    # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
+    "student_class",
     # training and features
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "finetune_cached", "loader",
     "postprocess", "train", "trainable_groups",

@@ -57,7 +57,9 @@ class ModelSize(BaseModel):
     # Added without a schema bump (results written before lack them and read as None):
     encoder_nonzero: int | None = Field(None, description="encoder params present and not exactly zero")
     unstructured_sparsity: float | None = Field(None, description="zeros among the encoder params present")
-    dtypes: dict[str, int] | None = Field(None, description="parameters per dtype")
+    dtypes: dict[str, int] | None = Field(None, description="stored values per dtype (the state dict's tensors)")
+    bytes_by_dtype: dict[str, int] | None = Field(
+        None, description="tensor bytes per dtype in the saved safetensors (F32, I8, ...), read from the files")
 
     @property
     def structured_sparsity(self) -> float | None:

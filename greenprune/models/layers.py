@@ -122,9 +122,16 @@ class CompactBertSelfAttention(nn.Module):
         # and three small GEMMs run far below the CPU's peak; fused, the 0.93-sparse MiniLM student's
         # projections took ~1.3x less time (benchmarks/inference_speedup.py --breakdown). The three
         # Linear modules stay, so checkpoints, CoFi's slicing and HF conversion are unchanged.
-        weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
-        bias = torch.cat((self.query.bias, self.key.bias, self.value.bias))
-        qkv = F.linear(x, weight, bias).view(b, s, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
+        # Fused only for plain Linears: a wrapped or replaced projection (peft's LoRA, int8 dynamic
+        # quantization) computes more than its ``weight``, so it runs as its own module.
+        projections = (self.query, self.key, self.value)
+        if all(isinstance(m, nn.Linear) for m in projections):
+            weight = torch.cat([m.weight for m in projections])
+            bias = torch.cat([m.bias for m in projections])
+            qkv = F.linear(x, weight, bias)
+        else:
+            qkv = torch.cat([m(x) for m in projections], dim=-1)
+        qkv = qkv.view(b, s, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
         ctx = F.scaled_dot_product_attention(
             qkv[0],
             qkv[1],
