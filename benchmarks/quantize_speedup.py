@@ -69,7 +69,7 @@ def compare(name: str, fp32: Any, args: argparse.Namespace, tokenizer: Any) -> N
         with torch.inference_mode():
             diff = float((fp32(**inputs).logits - int8(**inputs).logits).abs().max())
 
-        def forward(model: Any) -> Any:
+        def forward(model: Any, inputs: dict[str, Any] = inputs) -> Any:
             def call() -> None:
                 with torch.inference_mode():
                     model(**inputs)
