@@ -50,7 +50,9 @@ class _StateBuilder:
     """Collects the sliced, gate-folded tensors of the compact model under their HF-style names."""
 
     def __init__(self, model: CompactModel, hidx: Tensor, hval: Tensor) -> None:
-        self.src = dict(model.named_parameters())
+        # A tuner's wrapper (peft's LoRA layer) keeps the projection's weights at ``<name>.base_layer``;
+        # its own tensors are carried over by the tuner (``on_surgery``), not here.
+        self.src = {n.replace(".base_layer.", "."): p for n, p in model.named_parameters() if ".lora_" not in n}
         self.out: dict[str, Tensor] = {}
         self.hidx, self.hval = hidx, hval
         self.events: list[SurgeryEvent] = []  # what stayed, per changed module, for the tuners

@@ -64,18 +64,10 @@ class AdapterTuner(Tuner):
         transfer_adapters(before, after, events)
 
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.api import encode, train
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs
+        from greenprune_builtins.frozen_tuning import tune_frozen
 
-        o = self.options
-        overrides: dict[str, Any] = {"learning_rate": o.learning_rate}
-        if o.epochs is not None:
-            overrides["epochs"] = o.epochs
-        cfg = ctx.config.train.model_copy(update=overrides)
-        self.prepare(bundle)
-        features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-        result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                       progress=ctx.progress, description="tune: adapter")
+        result = tune_frozen(ctx, self, bundle, task, data, self.options.learning_rate, self.options.epochs)
         params = list(bundle.model.parameters())
         specs = adapter_specs(bundle.model)
         details = {
