@@ -14,8 +14,11 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Data types** -- :class:`RunContext` (``ctx``), :class:`ModelBundle`, :class:`Task` /
   :class:`QATask` / :class:`TaskData` / :data:`Example`, :class:`TrainConfig` and the other
   config sections, :class:`RunResult` and its parts (what report sections read).
-* **Helpers** -- :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the one
-  training loop), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+* **Helpers** -- :func:`train_phase` (the one training phase: encode, train, summary, trace) with
+  :func:`phase_config` and the shared :class:`TrainOverrides` options (``epochs``,
+  ``learning_rate``); :class:`PhaseOutput` (what a compressor or tuner returns: value, details,
+  trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
+  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`);
   :func:`student_class` (the model class a saved config names, for a ``greenprune_load_student``
@@ -29,11 +32,13 @@ plugins`` lists them. Keep it so; heavy helpers import their libraries inside.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from greenprune import NAME, __version__, hookimpl
 from greenprune.components import Component, NoOptions
 from greenprune.compression import CompressJob
 from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.data import encode, loader
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
@@ -55,11 +60,42 @@ from greenprune.results import (
     RunResult,
 )
 from greenprune.saved import model_class as student_class
-from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.families import FAMILIES, EncoderFamily, encoder_layers, family_of, layer_projections
 from greenprune.structure.sizes import EncoderCount, count_encoder, file_dtype_bytes
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
+from greenprune.training_phase import TrainOverrides, phase_config, train_phase
+
+#: The compact encoder (any structured pruner's target): imported on first use, because it imports
+#: torch and transformers (and registers the compact classes with transformers' Auto classes).
+_COMPACT = ("CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+            "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact")
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
+    from greenprune.structure.compact import (
+        CompactEncoderForSequenceClassification,
+        CompactModel,
+        UnitScales,
+        compact_classes,
+        from_hf,
+        is_compact,
+        kept_index,
+        layer_scales,
+        load_compact,
+        save_compact,
+    )
+    from greenprune.structure.compact import register as register_compact
+
+
+def __getattr__(name: str) -> object:
+    if name in _COMPACT:
+        import greenprune.structure.compact as compact
+
+        return compact.register if name == "register_compact" else getattr(compact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # One literal list (linters and type checkers read it), grouped by job: a new kind of thing
 # (size accounting, surgery events, ...) adds one group here and its import above.
@@ -67,21 +103,25 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     # registering
     "NAME", "Component", "NoOptions", "__version__", "hookimpl",
     # component protocols and what they exchange
-    "CompressJob", "Compressor", "EnergyReading", "Evaluator", "Meter", "Metrics", "ReportSection", "Tuner",
+    "CompressJob", "Compressor", "EnergyReading", "Evaluator", "Meter", "Metrics", "PhaseOutput", "ReportSection",
+    "Tuner",
     # data types
     "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
-    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
-    "file_dtype_bytes",
-    "family_of", "layer_projections",
+    "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "family_of", "file_dtype_bytes", "layer_projections",
+    # the compact encoder (lazy: see _COMPACT)
+    "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+    "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
     "student_class",
     # training and features
-    "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "finetune_cached", "loader",
-    "postprocess", "train", "trainable_groups",
+    "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
+    "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
+    "trainable_groups",
     # report building blocks
     "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_markup",
     # errors

@@ -74,8 +74,7 @@ def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
 
-    sections = list(collect(make_plugin_manager(disable)).by_kind["report_section"].values())
-    return render_reports(ResultStore(out).load(), out, sections)
+    return render_reports(ResultStore(out).load(), out, collect(make_plugin_manager(disable)))
 
 
 @cli.command()
@@ -91,8 +90,7 @@ def report(obj: dict[str, Any], dirs: tuple[Path, ...], out: Path | None) -> Non
 
     results = load_results(list(dirs))
     target = out or (dirs[0] if dirs[0].is_dir() else dirs[0].parent)
-    sections = list(collect(make_plugin_manager(obj["disable"])).by_kind["report_section"].values())
-    md, html = render_reports(results, target, sections)
+    md, html = render_reports(results, target, collect(make_plugin_manager(obj["disable"])))
     if not obj["quiet"]:
         click.echo(f"{len(results)} runs -> {md}, {html}")
 
@@ -233,8 +231,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
     summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
     # One result per run key (a failed cell that later succeeded counts once).
-    sections = list(catalogue.by_kind["report_section"].values())
-    md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, sections)
+    md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
     if summary.failed:

@@ -79,8 +79,10 @@ def greenprune_register_meters(register: Callable[[Component], None]) -> None:
 
 @hookspec
 def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
-    """Register report sections: ``factory(options)`` returns an object with
-    ``render(records, fmt) -> str`` where ``fmt`` is ``"markdown"`` or ``"html"``.
+    """Register report sections: ``factory(options)`` returns a
+    :class:`greenprune.report.api.ReportSection` (``title``, ``render(report, fmt) -> str`` with
+    ``fmt`` ``"markdown"`` or ``"html"``, optionally ``figures(report, fig_dir)``). ``Component.order``
+    places the section (lower first; the built-ins use 100-500). See ``greenprune.report.api``.
 
     :param register: the callback to call once per section.
     """

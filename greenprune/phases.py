@@ -6,32 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from greenprune.compression import CompressJob
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.errors import UserError
-from greenprune.results import ModelReport, PhaseRecord, RunResult
+from greenprune.modeling import ModelBundle
+from greenprune.results import ModelReport
 
 
-def _absorb(result: RunResult, record: PhaseRecord, details: dict[str, Any]) -> None:
-    """Move a phase's details into its record; training traces go to ``result.traces``."""
-    details = dict(details)
-    trace = details.pop("trace", None)
-    if trace:
-        result.traces[record.name] = trace
-    record.cache_hit = bool(details.pop("cache_hit", False))
-    record.details.update(details)
-    result.phases.append(record)
-
-
-def run_phases(ctx: RunContext, result: RunResult) -> None:
+def run_phases(ctx: RunContext) -> None:
     """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
     (also when a phase fails, so the phases recorded so far carry it too)."""
     from greenprune.metering import apply_baseline, measure_baseline
 
+    result = ctx.result
     result.energy_baseline = measure_baseline(ctx.meters, ctx.config.energy.idle_baseline_s)
     for line in _baseline_lines(result.energy_baseline):
         ctx.progress.say(f"[dim]idle baseline: {line}[/dim]")
     try:
-        _run_phases(ctx, result)
+        _run_phases(ctx)
     finally:
         apply_baseline([e for p in result.phases for e in p.energy], result.energy_baseline)
 
@@ -61,13 +52,22 @@ def load_task_data(ctx: RunContext, task: Any) -> Any:
     return data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
 
 
-def _run_phases(ctx: RunContext, result: RunResult) -> None:
+def _produced(output: object, who: str) -> PhaseOutput[ModelBundle]:
+    """A compressor's or tuner's output, checked: a plugin bug is named, not a confusing crash later."""
+    if not isinstance(output, PhaseOutput) or not isinstance(output.value, ModelBundle):
+        got = type(output.value if isinstance(output, PhaseOutput) else output).__name__
+        raise TypeError(f"{who} returned {got}; return greenprune.api.PhaseOutput(value=ModelBundle(...), "
+                        "details={...})")
+    return output
+
+
+def _run_phases(ctx: RunContext) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
     from greenprune.parametrized import fold_parametrizations
 
-    cfg, pm, cat = ctx.config, ctx.pm, ctx.catalogue
+    cfg, pm, cat, result = ctx.config, ctx.pm, ctx.catalogue, ctx.result
     task, evaluator = task_and_evaluator(ctx)
     compressors = [(n, cat.get("compressor", n).build(ctx.options(n))) for n in cfg.compressors]
     tuner = cat.get("tuner", cfg.tuner).build(ctx.options(cfg.tuner))
@@ -89,12 +89,10 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
         raise UserError(f"no plugin can load teacher {cfg.teacher!r}")
     result.extra["teacher"] = {"spec": cfg.teacher, **pretrained.info}
 
-    (teacher, details), rec = ctx.run_phase(
-        "teacher-finetune", lambda: finetune_cached(ctx, pretrained, task, data, cfg.train, "teacher: finetune"))
-    _absorb(result, rec, details)
-    metrics, rec = ctx.run_phase("evaluate:teacher", lambda: evaluator.evaluate(ctx, teacher, task, data))
-    _absorb(result, rec, {})
-    result.teacher.metrics = metrics
+    teacher = ctx.run_phase("teacher-finetune", lambda: finetune_cached(
+        ctx, pretrained, task, data, cfg.train, "teacher: finetune"))
+    result.teacher.metrics = metrics = ctx.run_phase("evaluate:teacher",
+                                                     lambda: evaluator.evaluate(ctx, teacher, task, data))
     ctx.progress.say(f"teacher {task.name}: {_fmt(metrics)}")
 
     job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
@@ -102,19 +100,16 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
     post = {i for i, n in enumerate(cfg.compressors) if cat.get("compressor", n).post_training}
     for i, (name, compressor) in enumerate(compressors):
         if i not in post:
-            _compress(ctx, result, job, i, name, compressor)
+            _compress(ctx, job, i, name, compressor)
     trained = [n for i, n in enumerate(cfg.compressors) if i not in post]
     if trained and trained != ["none"]:
-        metrics, rec = ctx.run_phase("evaluate:compressed",
-                                     lambda: evaluator.evaluate(ctx, job.current, task, data))
-        _absorb(result, rec, {})
+        metrics = ctx.run_phase("evaluate:compressed", lambda: evaluator.evaluate(ctx, job.current, task, data))
         result.student_after_compress = ModelReport(metrics=metrics)
         ctx.progress.say(f"student after compression: {_fmt(metrics)}")
 
     if trained:
-        (student, details), rec = ctx.run_phase(f"tune:{cfg.tuner}",
-                                                lambda: tuner.tune(ctx, job.current, task, data))
-        _absorb(result, rec, details)
+        student = ctx.run_phase(f"tune:{cfg.tuner}", lambda: _produced(
+            tuner.tune(ctx, job.current, task, data), f"tuner {cfg.tuner!r}"))
     else:
         # Only post-training compressors: the fine-tuned teacher is the trained student; tuning it
         # again would only train it longer than the teacher it is compared with.
@@ -122,17 +117,15 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
         result.extra["tune_skipped"] = "the chain holds only post-training compressors"
     fold_parametrizations(student.model)  # plugins' training-time constraints become plain weights
     if post:
-        metrics, rec = ctx.run_phase("evaluate:tuned", lambda: evaluator.evaluate(ctx, student, task, data))
-        _absorb(result, rec, {})
+        metrics = ctx.run_phase("evaluate:tuned", lambda: evaluator.evaluate(ctx, student, task, data))
         result.student_before_post_training = ModelReport(metrics=metrics)
         job.current = student
         for i, (name, compressor) in enumerate(compressors):
             if i in post:
-                _compress(ctx, result, job, i, name, compressor)
+                _compress(ctx, job, i, name, compressor)
         student = job.current
-    metrics, rec = ctx.run_phase("evaluate:student", lambda: evaluator.evaluate(ctx, student, task, data))
-    _absorb(result, rec, {})
-    result.student.metrics = metrics
+    result.student.metrics = metrics = ctx.run_phase("evaluate:student",
+                                                     lambda: evaluator.evaluate(ctx, student, task, data))
     ctx.progress.say(f"student after {cfg.tuner}" + (" and post-training compression" if post else "")
                      + f": {_fmt(metrics)}")
 
@@ -141,10 +134,9 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
     result.student.size = model_size(student.model, reference)
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
-        figures, rec = ctx.run_phase("inference", lambda: benchmark(
+        figures = ctx.run_phase("inference", lambda: benchmark(
             {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
             baseline=result.energy_baseline))
-        _absorb(result, rec, {})
         result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
     if cfg.save_student:
         target = ctx.out_dir / "models" / result.run_key
@@ -153,11 +145,10 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
         result.extra["student_path"] = str(target)
 
 
-def _compress(ctx: RunContext, result: RunResult, job: CompressJob, i: int, name: str, compressor: Any) -> None:
+def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Any) -> None:
     # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
     phase = f"compress:{name}" if ctx.config.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
-    (job.current, details), rec = ctx.run_phase(phase, lambda: compressor.compress(ctx, job))
-    _absorb(result, rec, details)
+    job.current = ctx.run_phase(phase, lambda: _produced(compressor.compress(ctx, job), f"compressor {name!r}"))
 
 
 def _fmt(metrics: dict[str, dict[str, float]]) -> str:

@@ -97,12 +97,12 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     pm = make_plugin_manager(disable, extra_plugins)
     catalogue = collect(pm)
     meters, meter_log = select_meters(cfg.meters, catalogue, cfg.options)
-    ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=Path(out_dir),
-                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress, meters=meters)
-    for line in meter_log:
-        progress.say(f"[dim]meters: {line}[/dim]")
     result = RunResult(run_key=cfg.run_key(), started_at=utcnow(), config=cfg.model_dump(mode="json"),
                        env=environment())
+    ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=Path(out_dir),
+                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress, result=result, meters=meters)
+    for line in meter_log:
+        progress.say(f"[dim]meters: {line}[/dim]")
     result.extra["meter_selection"] = meter_log
     # Every option of the run's components as it took effect, defaults included: config.options
     # holds only what the user set, and a plugin's defaults can change between versions.
@@ -110,7 +110,7 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     try:
         from greenprune.phases import run_phases
 
-        run_phases(ctx, result)
+        run_phases(ctx)
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:

@@ -41,18 +41,19 @@ class Verdict:
 
 
 def model_class(architectures: list[str] | None, model_type: str | None = None) -> Any:
-    """The class a saved config names: greenprune's compact BERT or a transformers class, else
+    """The class a saved config names: greenprune's compact encoder or a transformers class, else
     ``AutoModelForSequenceClassification``."""
     import transformers
 
-    import greenprune.models as compact  # also registers the compact BERT with the Auto classes
+    import greenprune.structure.compact as compact  # also registers the compact classes with the Auto classes
 
     for arch in architectures or []:
-        cls = getattr(compact, arch, None) or getattr(transformers, arch, None)
+        cls = compact.class_named(arch) or getattr(transformers, arch, None)
         if cls is not None:
             return cls
-    if model_type == compact.MODEL_TYPE:
-        return compact.CompactBertForSequenceClassification
+    classes = compact.classes_of(model_type or "")
+    if classes is not None:
+        return classes.sequence
     return transformers.AutoModelForSequenceClassification
 
 
@@ -89,7 +90,8 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
     pm = make_plugin_manager(disable)
     catalogue = collect(pm)
     ctx = RunContext(config=cfg, pm=pm, catalogue=catalogue, out_dir=out_dir,
-                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress)
+                     cache_dir=cfg.cache_dir or default_cache_dir(), progress=progress,
+                     result=result.model_copy(deep=True))
     task, evaluator = task_and_evaluator(ctx)
     data = load_task_data(ctx, task)  # the run's recorded config: the same seeded subsample
     bundle = ModelBundle(load_student(pm, path), AutoTokenizer.from_pretrained(str(path)), str(path), "saved")

@@ -15,13 +15,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from greenprune.api import Component, Tuner, by_module, hookimpl, student_class
+from greenprune.api import (
+    Component,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    Task,
+    TaskData,
+    TrainOverrides,
+    Tuner,
+    by_module,
+    hookimpl,
+    phase_config,
+    student_class,
+    train_phase,
+)
 
 
-class LoraOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoraOptions(TrainOverrides):
     rank: int = Field(8, ge=1, description="rank r of each update B A")
     alpha: float = Field(16, gt=0, description="the update is scaled by alpha / rank")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout on the LoRA input")
@@ -29,8 +42,7 @@ class LoraOptions(BaseModel):
                                       "(query, key, value, dense, ...)")
     # LoRA's few weights start with B = 0 and need a far larger step than full fine-tuning (Hu et al.
     # used 4e-4 to 5e-4 for RoBERTa-base on GLUE).
-    learning_rate: float = Field(5e-4, gt=0)
-    epochs: float | None = Field(None, gt=0, description="default: the run's train.epochs")
+    learning_rate: float = Field(5e-4, gt=0, description="LoRA's learning rate, also while a compressor trains")
     merge: bool = Field(True, description="merge the updates into the weights after tuning (inference "
                         "then costs what the base model costs)")
 
@@ -62,21 +74,24 @@ class LoraTuner(Tuner):
 
         carry(before, after, self.options.spec(), dict(by_module(events)))
 
-    def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune_builtins.frozen_tuning import tune_frozen
+    def state_keys(self, model: Any) -> set[str]:
+        """The LoRA pairs' state-dict keys: not the architecture's, carried by :meth:`on_surgery`."""
+        return {k for k in model.state_dict() if ".lora_" in k}
+
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.lora_ops.modules import lora_layers, lora_params, merge
 
         o = self.options
-        result = tune_frozen(ctx, self, bundle, task, data, o.learning_rate, o.epochs)
+        self.prepare(bundle)
+        out = train_phase(ctx, bundle, task, data, phase_config(ctx, o.overrides()), description="tune: lora")
         params = list(bundle.model.parameters())
-        trainable = sum(p.numel() for p in params if p.requires_grad)
-        details = {"trainable_params": trainable, "lora_params": lora_params(bundle.model),
-                   "lora_layers": len(lora_layers(bundle.model)), "total_params": sum(p.numel() for p in params),
-                   "lora": o.spec(), "train": result.summary(), "trace": result.trace}
-        details["trainable_share"] = trainable / details["total_params"]
+        trainable, total = sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+        out.details.update(trainable_params=trainable, trainable_share=trainable / total, total_params=total,
+                           lora_params=lora_params(bundle.model), lora_layers=len(lora_layers(bundle.model)),
+                           lora=o.spec())
         if o.merge:
-            details["merged"] = merge(bundle.model)
-        return bundle, details
+            out.details["merged"] = merge(bundle.model)
+        return out
 
 
 @hookimpl

@@ -15,7 +15,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune.api import Component, hookimpl, layer_projections
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    hookimpl,
+    layer_projections,
+)
 
 
 class MagnitudeOptions(BaseModel):
@@ -25,13 +34,13 @@ class MagnitudeOptions(BaseModel):
         "ranking across all projections (matrices with many small weights lose more)")
 
 
-class Magnitude:
+class Magnitude(Compressor):
     name = "magnitude"
 
     def __init__(self, options: MagnitudeOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.unstructured.apply import apply_masks, describe
         from greenprune_builtins.unstructured.select import global_choice, per_matrix
 
@@ -46,7 +55,7 @@ class Magnitude:
         details = describe(keep)
         ctx.progress.say(f"magnitude ({self.options.scope}): {details['weight_sparsity']:.4f} of "
                          f"{details['scored_weights']} projection weights set to zero")
-        return student, {"scope": self.options.scope, "target": job.sparsity, **details}
+        return PhaseOutput(student, {"scope": self.options.scope, "target": job.sparsity, **details})
 
 
 def projections(model: Any) -> list[dict[str, Any]]:

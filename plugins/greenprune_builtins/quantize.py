@@ -19,7 +19,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune.api import Component, UserError, file_dtype_bytes, hookimpl, student_class
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    UserError,
+    file_dtype_bytes,
+    hookimpl,
+    student_class,
+)
 
 
 class QuantizeOptions(BaseModel):
@@ -28,13 +39,13 @@ class QuantizeOptions(BaseModel):
                              "per row); they are most of a pruned MiniLM's bytes")
 
 
-class Quantize:
+class Quantize(Compressor):
     name = "quantize"
 
     def __init__(self, options: QuantizeOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.int8.io import mark
         from greenprune_builtins.int8.modules import quantize_embeddings, quantize_linears
 
@@ -54,11 +65,12 @@ class Quantize:
         ctx.progress.say(f"quantize: {len(linears)} Linears int8 (dynamic), {len(embeddings)} embedding table(s) "
                          f"int8; {before['bytes']:,} -> {after['bytes']:,} bytes on disk "
                          f"({after['bytes'] / before['bytes']:.3f}x)")
-        return student, {"linears": len(linears), "embeddings": embeddings, "scheme": "dynamic int8, per-channel "
-                         "weight scales; embeddings weight-only int8 per row", "engine": _engine(),
-                         "bytes_before": before["bytes"], "bytes_after": after["bytes"],
-                         "bytes_ratio": after["bytes"] / before["bytes"],
-                         "bytes_by_dtype_before": before["by_dtype"], "bytes_by_dtype_after": after["by_dtype"]}
+        return PhaseOutput(student, {
+            "linears": len(linears), "embeddings": embeddings, "engine": _engine(),
+            "scheme": "dynamic int8, per-channel weight scales; embeddings weight-only int8 per row",
+            "bytes_before": before["bytes"], "bytes_after": after["bytes"],
+            "bytes_ratio": after["bytes"] / before["bytes"],
+            "bytes_by_dtype_before": before["by_dtype"], "bytes_by_dtype_after": after["by_dtype"]})
 
 
 def _saved(model: Any) -> dict[str, Any]:

@@ -18,7 +18,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from greenprune.api import Component, encode, hookimpl, loader
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    encode,
+    hookimpl,
+    loader,
+)
 
 _N_M = re.compile(r"^(\d+):(\d+)$")
 
@@ -46,13 +56,13 @@ class WandaOptions(BaseModel):
         return (int(m[1]), int(m[2])) if m else None
 
 
-class Wanda:
+class Wanda(Compressor):
     name = "wanda"
 
     def __init__(self, options: WandaOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.magnitude import projections
         from greenprune_builtins.unstructured.apply import apply_masks, describe
         from greenprune_builtins.unstructured.calibration import input_norms, wanda_scores
@@ -78,8 +88,8 @@ class Wanda:
         if n_m and job.sparsity is not None and abs(job.sparsity - sparsity) > 1e-9:
             notes.append(f"mode {o.mode} sets the sparsity to {sparsity:g}; --sparsity {job.sparsity:g} is not used")
             ctx.progress.say(f"[yellow]wanda: {notes[-1]}[/yellow]")
-        return student, {"mode": o.mode, "target": sparsity, "calibration_examples": sum(
-            int(b["input_ids"].shape[0]) for b in batches), "notes": notes, **details}
+        return PhaseOutput(student, {"mode": o.mode, "target": sparsity, "calibration_examples": sum(
+            int(b["input_ids"].shape[0]) for b in batches), "notes": notes, **details})
 
     def _calibration(self, ctx: Any, job: Any, student: Any) -> list[dict[str, Any]]:
         """Seeded calibration batches from the training split (labels dropped)."""

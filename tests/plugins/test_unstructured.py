@@ -127,7 +127,9 @@ def test_magnitude_bench_keeps_zeros_through_tuning(scope: str, capsys: pytest.C
     assert details["weight_sparsity"] == pytest.approx(0.5, abs=1e-3)
     size = r["student"]["size"]
     assert size["encoder_params"] == r["teacher"]["size"]["encoder_params"]  # nothing removed
-    assert size["measured_sparsity"] == 0 and size["unstructured_sparsity"] == pytest.approx(0.5, abs=0.01)
+    # the reported share counts biases too (not pruned): 0.5 x 8192 / 8416 here, 0.4987 for MiniLM
+    assert size["measured_sparsity"] == 0
+    assert size["unstructured_sparsity"] == pytest.approx(details["pruned_weights"] / size["encoder_params"], abs=1e-4)
     student = _load(Path(r["extra"]["student_path"]))
     weights = [m.weight for m in prunable_linears(student).values()]
     zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
