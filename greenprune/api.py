@@ -20,9 +20,12 @@ What a plugin uses, by job (each name is documented field by field where it is d
   trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
   training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
-  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`);
-  :func:`student_class` (the model class a saved config names, for a ``greenprune_load_student``
-  that rebuilds a model it saved in its own form, e.g. int8).
+  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
+  :mod:`report_figures`); :func:`student_class` (the model class a saved config names, for a
+  ``greenprune_load_student`` that rebuilds a model it saved in its own form, e.g. int8).
+* **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
+  :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
+  describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
   the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
 
@@ -46,10 +49,20 @@ from greenprune.modeling import ModelBundle
 from greenprune.progress import Progress
 from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
 from greenprune.qa import QATask, encode_eval, postprocess
-from greenprune.report import FigureFile, ReportSection
 from greenprune.report import facts as report_facts
+from greenprune.report import figures as report_figures
 from greenprune.report import markup as report_markup
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.report.markup import MISSING, Doc
+from greenprune.report.types import (
+    FigureFile,
+    FigureSection,
+    Fmt,
+    GroupKey,
+    PhaseReport,
+    ReportInput,
+    ReportSection,
+    phase_kind,
+)
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
@@ -122,8 +135,10 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
     "trainable_groups",
+    # reports: what a section gets and gives, what a compressor / tuner says about its phases
+    "FigureSection", "GroupKey", "PhaseReport", "ReportInput", "phase_kind",
     # report building blocks
-    "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_markup",
+    "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_figures", "report_markup",
     # errors
     "UserError", "unknown",
 ]
