@@ -128,3 +128,17 @@ def test_unmerged_lora_student_reloads_through_the_plugin(capsys: pytest.Capture
     code, stdout, err = run(["verify", str(out)], capsys)
     assert code == 0, err
     assert "identical" in stdout
+
+
+def test_merge_onto_a_pruned_base_keeps_the_trained_function() -> None:
+    from greenprune_builtins.unstructured.apply import apply_masks
+    from greenprune_builtins.unstructured.select import per_matrix
+
+    model, tuner = tiny(), LoraTuner(LoraOptions(rank=4))
+    q = "bert.encoder.layer.0.attention.self.query"
+    lin = model.get_submodule(q)
+    apply_masks({q: lin}, {q: per_matrix(lin.weight.detach().abs(), 0.5)})
+    trained_lora(model, tuner)
+    unmerged = logits(model)
+    merge(model)
+    assert torch.allclose(logits(model), unmerged, atol=1e-5)  # the update was not lost on the mask

@@ -80,8 +80,16 @@ def carry(before: nn.Module, after: nn.Module, spec: dict[str, Any], events: dic
 def merge(model: nn.Module) -> int:
     """Fold every LoRA pair into its base weight and put the base Linear back: inference then costs
     exactly what the base model costs. Returns how many were merged."""
+    from torch.nn.utils import parametrize
+
     layers = lora_layers(model)
     for name, layer in layers.items():
+        base = layer.get_base_layer()
+        if parametrize.is_parametrized(base, "weight"):
+            # A constrained base weight (an unstructured pruner's mask) is computed, not stored: peft
+            # would add the update to a temporary. Fold it first; the merged weight is then exactly the
+            # trained function, its zeros filled by the update wherever B A is non-zero.
+            parametrize.remove_parametrizations(base, "weight", leave_parametrized=True)
         layer.merge(adapter_names=[ADAPTER])
         parent, _, child = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, layer.get_base_layer())
