@@ -45,18 +45,27 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 @click.option("--seed", type=int)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/latest"), show_default=True,
               help="Output folder: results.jsonl, report.md, report.html, models/.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML file with the run config.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML file with the run config (or the JSON a sweep records per cell).")
+@click.option("--config-json", hidden=True, help="The run config as JSON data (how a sweep starts a cell).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any config value, e.g. --set train.learning_rate=3e-5 --set cofi.lambda_lr=0.01.")
 @click.pass_obj
-def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
+def bench(obj: dict[str, Any], out: Path, config_file: Path | None, config_json: str | None, sets: tuple[str, ...],
+          **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
     flags["sparsity"] = list(flags["sparsity"]) or None
-    bench_cfg = build_config(config_file, flags, list(sets))
+    if config_json is not None and config_file is not None:
+        raise UserError("pass --config or --config-json, not both")
+    try:
+        data = json.loads(config_json) if config_json is not None else config_file
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--config-json is not valid JSON: {exc}") from None
+    bench_cfg = build_config(data, flags, list(sets))
     progress = Progress(quiet=obj["quiet"])
     if bench_cfg.task == "demo":
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "

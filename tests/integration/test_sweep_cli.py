@@ -34,7 +34,7 @@ def test_two_cell_sweep_shares_the_teacher_and_resumes(capsys: pytest.CaptureFix
     teacher_phase = next(p for p in second["phases"] if p["name"] == "teacher-finetune")
     assert teacher_phase["cache_hit"]
     for r in (first, second):
-        assert (out / "cells" / f"{r['run_key']}.toml").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
+        assert (out / "cells" / f"{r['run_key']}.json").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
 
     code, listing, _ = run([*args, "--dry-run"], capsys)
