@@ -99,6 +99,7 @@ def _engine() -> str:
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
     register(Component("quantize", factory=Quantize, options=QuantizeOptions, post_training=True,
+                       accepts_own_output=False,
                        description="post-training dynamic int8 quantization of the Linears (+ int8 word "
                        "embeddings); runs after the tuner wherever the chain names it; CPU"))
 
