@@ -115,6 +115,8 @@ def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]
         assert "synthetic structure (not trained)" in out
         assert "distill 6->2" in out
         assert "meas/ideal" in out
+    elif script is quantize_speedup:
+        assert "int8" in out and "speed-up" in out and "bytes on disk" in out
     else:
         assert "CoFi / (FT + teacher fwd)" in out
         assert "adapter / FT" in out
