@@ -23,7 +23,8 @@ What a plugin uses, by job (each name is documented field by field where it is d
   and its predictions gathered back, each example once), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
-  :mod:`report_figures`).
+  :mod:`report_figures`); :func:`student_class` (the model class a saved config names, for a
+  ``greenprune_load_student`` that rebuilds a model it saved in its own form, e.g. int8).
 * **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
   :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
   describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
@@ -79,8 +80,9 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
+from greenprune.saved import model_class as student_class
 from greenprune.structure.families import FAMILIES, EncoderFamily, encoder_layers, family_of, layer_projections
-from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.sizes import EncoderCount, count_encoder, file_dtype_bytes
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
@@ -131,10 +133,12 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
-    "family_of", "layer_projections",
+    "family_of", "file_dtype_bytes", "layer_projections",
     # the compact encoder (lazy: see _COMPACT)
     "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
     "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
+    # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
+    "student_class",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
