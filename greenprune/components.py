@@ -32,11 +32,16 @@ class NoOptions(BaseModel):
 
 @dataclass
 class Component:
-    """One thing a plugin offers. ``factory(options)`` builds it from validated options."""
+    """One thing a plugin offers, registered through a ``greenprune_register_*`` hook."""
 
+    #: the name users pass (``--compressor NAME``, ``--set NAME.option=...``); unique per kind
     name: str
+    #: ``factory(options)`` builds the object from the validated options model
     factory: Callable[[Any], Any]
+    #: the pydantic options model (``extra="forbid"`` so a typo is an error); field descriptions
+    #: are the options' help in ``greenprune plugins NAME``
     options: type[BaseModel] = NoOptions
+    #: one line for ``greenprune plugins``
     description: str = ""
     #: a compressor that prunes to a target: ``--sparsity`` is required with it (and meaningless without)
     needs_sparsity: bool = False
@@ -63,7 +68,13 @@ class Component:
                             f"(valid options: {valid})") from None
 
     def build(self, raw: dict[str, Any] | None = None) -> Any:
-        return self.factory(self.validate_options(raw or {}))
+        """Validate ``raw`` options, call the factory, and check the product against the kind's
+        protocol (:mod:`greenprune.protocols`), so a missing method is one clear line."""
+        from greenprune.protocols import check_component
+
+        built = self.factory(self.validate_options(raw or {}))
+        check_component(self.kind, self.name, built)
+        return built
 
 
 @dataclass

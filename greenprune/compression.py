@@ -1,53 +1,32 @@
-"""What compressors and tuners receive, and the interfaces they implement."""
+"""What a compressor receives: the compress job."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from greenprune.context import RunContext
     from greenprune.modeling import ModelBundle
+    from greenprune.protocols import Tuner
     from greenprune.tasks import Task, TaskData
 
 
 @dataclass
 class CompressJob:
-    """Everything a compressor may use. ``current`` is the previous compressor's output (the
-    fine-tuned teacher for the first one); ``teacher`` stays the fine-tuned teacher."""
+    """Everything a compressor may use; one job passes through every compressor of a chain."""
 
+    #: the model to compress: the previous compressor's output, or the fine-tuned teacher for the
+    #: first one. Shared with later phases: clone it before changing it.
     current: ModelBundle
+    #: the fine-tuned teacher (distillation target); never changed by a compressor
     teacher: ModelBundle
+    #: the pretrained model as loaded, before fine-tuning (``pretrained`` is True on it)
     pretrained: ModelBundle
+    #: the run's task and its (seeded, subsampled) data
     task: Task
     data: TaskData
+    #: the run's tuner: call ``tuner.prepare(student)`` before training so it picks the trainable
+    #: weights, and merge ``tuner.train_overrides()`` under your own training settings
     tuner: Tuner
+    #: the target sparsity (``--sparsity``) when the component declared ``needs_sparsity``, else None
     sparsity: float | None
-
-
-class Compressor(Protocol):
-    def compress(self, ctx: RunContext, job: CompressJob) -> tuple[ModelBundle, dict[str, Any]]:
-        """Return the compressed model and details for the phase record."""
-        ...
-
-
-class Tuner(Protocol):
-    def prepare(self, bundle: ModelBundle) -> None:
-        """Choose which weights train (``requires_grad``) in every phase after the teacher."""
-        ...
-
-    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> tuple[
-        ModelBundle, dict[str, Any]
-    ]:
-        """The post-compression training phase; return the tuned model and details."""
-        ...
-
-    # Optional: ``train_overrides() -> dict`` (TrainConfig fields a compressor's training should use
-    # while this tuner's weights train, e.g. the adapters' larger learning rate), and
-    # ``on_pruned(masked_model, compact_model, masks)`` (carry the tuner's own modules into a
-    # physically pruned model).
-
-
-def tuner_overrides(tuner: Any) -> dict[str, Any]:
-    fn = getattr(tuner, "train_overrides", None)
-    return dict(fn()) if fn is not None else {}

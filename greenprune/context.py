@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
     from greenprune.components import Catalogue
     from greenprune.config import RunConfig
-    from greenprune.metering import Meter
     from greenprune.progress import Progress
+    from greenprune.protocols import Meter
 
 
 @dataclass
@@ -39,17 +39,27 @@ class PhaseOutput:
 
 @dataclass
 class RunContext:
+    """What every phase of one run shares; plugins receive it as ``ctx``."""
+
+    #: the run's validated configuration (``ctx.config.train`` is the shared training recipe)
     config: RunConfig
+    #: the run's own plugin manager (call other plugins' hooks through ``ctx.pm.hook``)
     pm: pluggy.PluginManager
+    #: every component the run's plugins registered
     catalogue: Catalogue
+    #: the output folder (``results.jsonl``, ``models/``)
     out_dir: Path
+    #: where fine-tuned models are cached between runs
     cache_dir: Path
+    #: ``ctx.progress.say(line)`` prints a run message; ``bar`` shows a progress bar
     progress: Progress
+    #: the meters this run measures energy with (already started by the core around each phase)
     meters: list[Meter] = field(default_factory=list)
     #: phase name -> logged training steps; filled by trainers, saved in the result
     traces: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def options(self, name: str) -> dict[str, Any]:
+        """The raw options the user set for component ``name`` (a copy)."""
         return dict(self.config.options.get(name, {}))
 
     def run_phase(self, name: str, fn: Callable[[], Any]) -> tuple[Any, PhaseRecord]:

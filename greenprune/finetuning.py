@@ -49,7 +49,7 @@ def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: 
         ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
         bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})
         return bundle, {**meta, "cache_hit": True, "cache_key": key}
-    bundle = pretrained.clone(origin="finetuned")
+    bundle = pretrained.clone(origin="finetuned", pretrained=False)
     for p in bundle.model.parameters():
         p.requires_grad_(True)
     features = encode(data.train, bundle.tokenizer, task, cfg.max_length)

@@ -13,41 +13,15 @@ to it, so a report can show what the work added without ever hiding what the met
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from greenprune import hookimpl
+from greenprune.protocols import Meter
 from greenprune.results import EnergyReading
 
 if TYPE_CHECKING:
     from greenprune.components import Catalogue
     from greenprune.context import Phase, RunContext
-
-
-@runtime_checkable
-class Meter(Protocol):
-    """An energy meter. ``start()`` opens a window and returns a token; ``stop(token)`` closes
-    that window and returns readings (one per thing measured: each GPU, each CPU package, ...).
-    Windows may nest (a phase window holds the inference windows), so a meter keeps no
-    per-window state of its own outside the token.
-
-    ``measured`` is False for estimates; ``--meter auto`` prefers measured meters. A meter that
-    reads the same sensors as others (perun reads RAPL and NVML itself) lists them in
-    ``overlaps`` so that auto never picks both and no joule is reported twice."""
-
-    name: str
-    measured: bool
-
-    def available(self) -> tuple[bool, str]:
-        """Whether this machine can be measured this way, and why (not)."""
-        ...
-
-    def start(self) -> Any: ...
-
-    def stop(self, token: Any) -> list[EnergyReading]: ...
-
-    def close(self) -> None:
-        """Release what the meter holds (threads, sessions) at the end of a run."""
-        ...
 
 
 def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dict[str, Any]]) -> tuple[
@@ -66,12 +40,12 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
             built = [(n, c.build(options.get(n))) for n, c in sorted(catalogue.by_kind["meter"].items())
                      if n != "cpu-estimate"]
             # Meters without overlaps first, so a meter that re-reads their sensors comes last.
-            for comp_name, meter in sorted(built, key=lambda nm: bool(getattr(nm[1], "overlaps", ()))):
+            for comp_name, meter in sorted(built, key=lambda nm: bool(nm[1].overlaps)):
                 ok, why = meter.available()
-                overlap = [m.name for m in chosen if m.name in getattr(meter, "overlaps", ())]
+                overlap = [m.name for m in chosen if m.name in meter.overlaps]
                 if ok and overlap:
                     log.append(f"auto: skipping {comp_name} (it re-reads the sensors of {', '.join(overlap)})")
-                elif ok and getattr(meter, "measured", True):
+                elif ok and meter.measured:
                     chosen.append(meter)
                     log.append(f"auto: using {comp_name} ({why})")
                 else:

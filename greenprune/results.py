@@ -51,8 +51,18 @@ class ModelSize(BaseModel):
     total_params: int
     trainable_params: int | None = None
     bytes_on_disk: int | None = None
-    measured_sparsity: float | None = Field(None, description="1 - encoder params / teacher encoder params")
+    measured_sparsity: float | None = Field(None, description="1 - encoder params / teacher encoder params "
+                                            "(structured: parameters removed)")
     layers: list[dict[str, Any]] = Field(default_factory=list, description="per-layer kept sizes")
+    # Added without a schema bump (results written before lack them and read as None):
+    encoder_nonzero: int | None = Field(None, description="encoder params present and not exactly zero")
+    unstructured_sparsity: float | None = Field(None, description="zeros among the encoder params present")
+    dtypes: dict[str, int] | None = Field(None, description="parameters per dtype")
+
+    @property
+    def structured_sparsity(self) -> float | None:
+        """Parameters removed vs the teacher (the recorded ``measured_sparsity``)."""
+        return self.measured_sparsity
 
 
 class PerExampleEnergy(BaseModel):

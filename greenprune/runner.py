@@ -45,6 +45,13 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     for meter in bench.meters:
         if meter != "auto":
             catalogue.get("meter", meter)
+    # Build the run's components once (cheap: options only) so one that lacks a protocol member
+    # fails here, in one line, rather than after the teacher's fine-tune.
+    task = task_component.build(bench.options.get(bench.task))
+    named = [*(("compressor", n) for n in bench.compressors), ("tuner", bench.tuner),
+             ("evaluator", bench.evaluator or task.evaluator)]
+    for kind, name in named:
+        catalogue.get(kind, name).build(bench.options.get(name))
     everything = {name: comp for by_name in catalogue.by_kind.values() for name, comp in by_name.items()}
     for name, raw in bench.options.items():
         if name not in everything:

@@ -16,16 +16,28 @@ Example = dict[str, Any]
 
 @dataclass(frozen=True)
 class Task:
+    """What a task is (kind ``task`` components build one); its data comes from
+    ``greenprune_load_task_data``."""
+
+    #: the name users pass to ``--task``
     name: str
+    #: display name for reports (``MRPC``)
     title: str
+    #: decides the model head and the evaluators that can score it
     kind: Literal["classification", "regression", "qa"]
+    #: classes of a classification head (1 for regression; unused for QA)
     num_labels: int
     #: the metrics the evaluator reports, official ones first
     metrics: tuple[str, ...]
+    #: the metric reports compare models by
     primary_metric: str
+    #: class names, index = label id
     label_names: tuple[str, ...] = ()
+    #: the dev splits ``TaskData.dev`` holds (MNLI: matched and mismatched)
     dev_splits: tuple[str, ...] = ("dev",)
+    #: the evaluator used when the config names none
     evaluator: str = "glue"
+    #: True for made-up data (reports say it is not a benchmark)
     synthetic: bool = False
     description: str = ""
 
@@ -47,10 +59,15 @@ class Task:
 
 @dataclass
 class TaskData:
+    """A task's examples, as a ``greenprune_load_task_data`` provider returns them."""
+
+    #: training examples (see :data:`Example`)
     train: list[Example]
+    #: dev split name -> examples
     dev: dict[str, list[Example]]
     #: where the data came from, e.g. ``local:/data/glue/MRPC`` or ``embedded synthetic``
     source: str
+    #: caveats printed at run start and kept in the result (subsampling, a missing split, ...)
     notes: list[str] = field(default_factory=list)
 
     def subsample(self, max_train: int | None, max_eval: int | None, seed: int) -> TaskData:

@@ -51,7 +51,7 @@ def from_hf_bert(hf_model: Any) -> CompactModel:
     model.to(device=ref.device, dtype=ref.dtype)
     # Older transformers versions stored position_ids / token_type_ids buffers; we build them on the fly.
     # Adapters (a tuner's modules, e.g. from an earlier phase) are not part of the architecture: the
-    # tuner carries them over itself (``on_pruned``).
+    # tuner carries them over itself (``on_surgery``).
     state = {k: v for k, v in hf_model.state_dict().items()
              if not k.endswith(("position_ids", "token_type_ids")) and ".adapter." not in k}
     model.load_state_dict(state, strict=True)

@@ -33,6 +33,7 @@ from greenprune.models.compact_bert import (
 )
 from greenprune.models.io import CompactModel
 from greenprune.models.masks import CofiMasks, kept_index
+from greenprune.structure.surgery import SurgeryEvent
 
 Tensor = torch.Tensor
 
@@ -52,6 +53,10 @@ class _StateBuilder:
         self.src = dict(model.named_parameters())
         self.out: dict[str, Tensor] = {}
         self.hidx, self.hval = hidx, hval
+        self.events: list[SurgeryEvent] = []  # what stayed, per changed module, for the tuners
+
+    def removed(self, *modules: str) -> None:
+        self.events.extend(SurgeryEvent(m, removed=True) for m in modules)
 
     def get(self, name: str) -> Tensor:
         return self.src[name].detach()
@@ -60,6 +65,7 @@ class _StateBuilder:
         # hidden_z multiplies the LayerNorm output in the masked forward: fold into weight and bias.
         for part in ("weight", "bias"):
             self.out[f"{prefix}.{part}"] = self.get(f"{prefix}.{part}")[self.hidx] * self.hval
+        self.events.append(SurgeryEvent(prefix, kept_out=self.hidx, out_scale=self.hval))
 
     def linear(
         self,
@@ -79,14 +85,18 @@ class _StateBuilder:
         if col_scale is not None:
             w = w * col_scale
         self.out[f"{prefix}.weight"], self.out[f"{prefix}.bias"] = w, b
+        if any(t is not None for t in (rows, cols, row_scale, col_scale)):
+            self.events.append(SurgeryEvent(prefix, kept_in=cols, kept_out=rows, in_scale=col_scale,
+                                            out_scale=row_scale))
 
 
 @torch.no_grad()
-def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
+def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent] | None = None) -> CompactModel:
     """A new, physically smaller model equal (in eval mode) to ``model`` run with ``masks``.
 
     ``masks`` must be deterministic (zeros = removed; kept values in (0, 1] are folded in). The input
-    model is left untouched; the result has the same device, dtype and train/eval mode.
+    model is left untouched; the result has the same device, dtype and train/eval mode. ``events``,
+    when given, receives one :class:`SurgeryEvent` per changed module (for the tuners).
     """
     cfg = model.config
     gates = layer_gates(cfg, masks)  # validates the mask shapes against the architecture
@@ -100,6 +110,7 @@ def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
     for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
         name = f"bert.embeddings.{table}.weight"
         sb.out[name] = sb.get(name)[:, hidx] * hval  # hidden_z multiplies the summed embeddings
+        sb.events.append(SurgeryEvent(name.removesuffix(".weight"), kept_out=hidx, out_scale=hval))
     sb.layer_norm("bert.embeddings.LayerNorm")
 
     heads_left: list[int] = []
@@ -122,6 +133,9 @@ def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
             heads_left.append(int(kept.numel()))
         else:
             heads_left.append(0)
+            if layer.attention is not None:
+                parts = ("self.query", "self.key", "self.value", "self", "output.dense", "output.LayerNorm", "output")
+                sb.removed(f"{p}.attention", *(f"{p}.attention.{x}" for x in parts))
         if layer.intermediate is not None and g.ffn:
             width = layer.intermediate.dense.out_features
             iz = _gate(g.int_z, width, ref)
@@ -138,6 +152,9 @@ def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
             ffn_left.append(int(kept.numel()))
         else:
             ffn_left.append(0)
+            if layer.intermediate is not None:
+                sb.removed(*(f"{p}.{m}" for m in ("intermediate.dense", "intermediate", "output.dense",
+                                                  "output.LayerNorm", "output")))
 
     if model.bert.pooler is not None:
         sb.linear("bert.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
@@ -153,6 +170,8 @@ def to_compact(model: CompactModel, masks: CofiMasks) -> CompactModel:
     with torch.device("meta"):
         new = type(model)(new_cfg)
     new.load_state_dict({k: v.clone().contiguous() for k, v in sb.out.items()}, strict=True, assign=True)
+    if events is not None:
+        events.extend(sb.events)
     return new.train(model.training)
 
 

@@ -164,7 +164,13 @@ def primary_delta(r: RunResult, rep: ModelReport, split: str) -> float | None:
 
 
 def measured_sparsity(rep: ModelReport) -> float | None:
+    """Structured: encoder parameters removed vs the teacher."""
     return rep.size.measured_sparsity if rep.size else None
+
+
+def unstructured_sparsity(rep: ModelReport) -> float | None:
+    """Zeros among the encoder parameters present (None for results written before it was recorded)."""
+    return rep.size.unstructured_sparsity if rep.size else None
 
 
 def plot_sparsity(r: RunResult) -> float | None:

@@ -21,8 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Tuner, hookimpl
 
 
 class AdapterOptions(BaseModel):
@@ -38,7 +37,7 @@ class AdapterOptions(BaseModel):
     train_pooler: bool = Field(False, description="also train BERT's pretrained pooler")
 
 
-class AdapterTuner:
+class AdapterTuner(Tuner):
     name = "adapter"
 
     def __init__(self, options: AdapterOptions) -> None:
@@ -58,15 +57,14 @@ class AdapterTuner:
         """What a compressor's training should change while adapters are the trainable weights."""
         return {"learning_rate": self.options.learning_rate}
 
-    def on_pruned(self, masked_model: Any, compact_model: Any, masks: Any) -> None:
-        """Carry the adapters into the physically pruned model, sliced to the kept hidden dims."""
+    def on_surgery(self, before: Any, after: Any, events: list[Any]) -> None:
+        """Carry the adapters into the rebuilt model, each following its block's projection."""
         from greenprune_builtins.adapters.modules import transfer_adapters
 
-        transfer_adapters(masked_model, compact_model, masks.hidden_index())
+        transfer_adapters(before, after, events)
 
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.data import encode
-        from greenprune.training import train
+        from greenprune.api import encode, train
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs
 
         o = self.options

@@ -14,9 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.errors import UserError
+from greenprune.api import Component, Compressor, UserError, hookimpl
 
 
 class DistillOptions(BaseModel):
@@ -78,16 +76,14 @@ class DistillOptions(BaseModel):
         return self
 
 
-class Distill:
+class Distill(Compressor):
     name = "distill"
 
     def __init__(self, options: DistillOptions) -> None:
         self.options = options
 
     def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.data import encode
-        from greenprune.modeling import ModelBundle
-        from greenprune.training import train
+        from greenprune.api import ModelBundle, encode, train
         from greenprune_builtins.distill_student import (
             encoder_layers,
             layer_map,
@@ -119,10 +115,8 @@ class Distill:
         base = ctx.config.train
         overrides = {"epochs": opts.epochs if opts.epochs is not None else 2 * base.epochs,
                      "learning_rate": opts.learning_rate if opts.learning_rate is not None else 2 * base.learning_rate}
-        from greenprune.compression import tuner_overrides
-
         # The tuner's needs (e.g. the adapters' learning rate) first; this compressor's own options win.
-        cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **overrides})
+        cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **overrides})
         if opts.augment and job.task.kind == "qa":
             raise UserError("distill: augment works for classification and regression tasks; question "
                             "answering features carry answer positions that dropped tokens would move. "

@@ -16,7 +16,7 @@ import copy
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from greenprune.errors import UserError
+from greenprune.api import UserError
 
 Selection = Literal["uniform", "first", "list"]
 

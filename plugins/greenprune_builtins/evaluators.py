@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Evaluator, hookimpl
 
 
 def predict(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: Any, max_length: int,
             batch_size: int) -> tuple[list[Any], list[Any]]:
     import torch
 
-    from greenprune.data import encode, loader
+    from greenprune.api import encode, loader
 
     model.eval()
     device = next(model.parameters()).device
@@ -31,7 +30,7 @@ def predict(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: An
     return preds, refs
 
 
-class GlueEvaluator:
+class GlueEvaluator(Evaluator):
     def evaluate(self, ctx: Any, bundle: Any, task: Any, data: Any) -> dict[str, dict[str, float]]:
         from greenprune_builtins.metrics import score
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Tuner, hookimpl
 
 
 class FinetuneOptions(BaseModel):
@@ -16,7 +15,7 @@ class FinetuneOptions(BaseModel):
     learning_rate: float | None = Field(None, gt=0, description="default: the run's train.learning_rate")
 
 
-class Finetune:
+class Finetune(Tuner):
     name = "finetune"
 
     def __init__(self, options: FinetuneOptions) -> None:
@@ -27,13 +26,11 @@ class Finetune:
             p.requires_grad_(True)
 
     def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.data import encode
-        from greenprune.finetuning import finetune_cached
-        from greenprune.training import train
+        from greenprune.api import encode, finetune_cached, train
 
         overrides = {k: v for k, v in self.options.model_dump().items() if v is not None}
         cfg = ctx.config.train.model_copy(update=overrides)
-        if bundle.origin.startswith("pretrained:"):
+        if bundle.pretrained:
             # Fine-tuning the pretrained model is exactly what the teacher phase did when the
             # settings match, so the cache returns the same model instead of training it twice.
             return finetune_cached(ctx, bundle, task, data, cfg, description="tune: finetune")

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Compressor, hookimpl
 
 
-class NoCompression:
+class NoCompression(Compressor):
     def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
         return job.pretrained.clone(origin=job.pretrained.origin), {"note": "no compression: pretrained model"}
 

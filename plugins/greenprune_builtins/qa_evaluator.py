@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.errors import UserError
+from greenprune.api import Component, Evaluator, UserError, hookimpl
 
 
 def window_logits(model: Any, tokenizer: Any, features: list[dict[str, Any]], batch_size: int) -> tuple[
@@ -21,7 +19,7 @@ def window_logits(model: Any, tokenizer: Any, features: list[dict[str, Any]], ba
     """Start and end logits of every window, each cut to the window's own length (no padding)."""
     import torch
 
-    from greenprune.data import loader
+    from greenprune.api import loader
 
     model.eval()
     device = next(model.parameters()).device
@@ -41,7 +39,7 @@ def window_logits(model: Any, tokenizer: Any, features: list[dict[str, Any]], ba
 def predict_answers(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: Any,
                     batch_size: int) -> dict[str, str]:
     """Question id -> predicted answer text ("" = no answer)."""
-    from greenprune.qa import encode_eval, postprocess
+    from greenprune.api import encode_eval, postprocess
 
     features, metas = encode_eval(examples, tokenizer, task)
     starts, ends = window_logits(model, tokenizer, features, batch_size)
@@ -60,7 +58,7 @@ def score(predictions: dict[str, str], examples: list[dict[str, Any]], version_2
     return {k: float(v) for k, v in result.items() if not k.endswith("total")}
 
 
-class QAEvaluator:
+class QAEvaluator(Evaluator):
     def evaluate(self, ctx: Any, bundle: Any, task: Any, data: Any) -> dict[str, dict[str, float]]:
         if getattr(task, "kind", None) != "qa":
             raise UserError(f"the qa evaluator scores question-answering tasks (squad, squad_v2); task {task.name!r} "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from greenprune.results import RunResult
+    from greenprune.api import RunResult
 
 
 def cofi_landing(r: RunResult) -> list[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report import facts
-from greenprune.report import markup as fmt_
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Doc, Fmt
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_sections import _group_heading, _no_runs, _run_label
 
 if TYPE_CHECKING:
-    from greenprune.results import RunResult
+    from greenprune.api import RunResult
 
 
 class Phases:

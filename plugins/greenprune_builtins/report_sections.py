@@ -12,16 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.report import facts
-from greenprune.report import markup as fmt_
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_cofi import cofi_landing
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import EnergyReading, ModelReport, RunResult
+    from greenprune.api import EnergyReading, FigureFile, ModelReport, RunResult
 
 #: What each energy method label means; shown wherever energy appears so no reader mistakes an
 #: estimate for a measurement.
@@ -219,7 +216,8 @@ class Comparison:
 
     @staticmethod
     def _cost(doc: Doc, ok: list[RunResult], rows: list[_Row]) -> None:
-        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Measured sparsity",
+        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Structured sparsity",
+                   "Unstructured sparsity",
                    "Latency median (ms)", "Speed-up", "Energy / inference example", "Training time"]
         table = []
         for row in rows:
@@ -231,6 +229,7 @@ class Comparison:
                 fmt_.count(size.total_params if size else None),
                 fmt_.megabytes(size.bytes_on_disk if size else None),
                 fmt_.percent(facts.measured_sparsity(row.rep)),
+                fmt_.percent(facts.unstructured_sparsity(row.rep)),
                 MISSING if inf is None else f"{inf.latency_ms_median:.2f}",
                 MISSING if up is None else f"{up:.2f}×",
                 _energy_per_example(row.run, row.rep),

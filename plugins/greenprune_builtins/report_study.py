@@ -16,14 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.report import facts
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import report_facts as facts
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import RunResult
+    from greenprune.api import FigureFile, RunResult
 
 
 class Study:
@@ -46,8 +43,8 @@ class Study:
             if source is not None:
                 doc.para(f"Runs on the Pareto frontier of {facts.primary_metric(ok[0]) or 'the metric'} vs "
                          f"energy per inference example ({source_label(ok, source)}):")
-                doc.table(["Run", "Target sparsity", "Measured sparsity", "Metric", "J per example"],
-                          _frontier_rows(ok, source))
+                doc.table(["Run", "Target sparsity", "Structured sparsity", "Unstructured sparsity", "Metric",
+                           "J per example"], _frontier_rows(ok, source))
             _layer_tables(doc, ok)
         doc.para("Figures follow: metric vs sparsity after compression and after tuning, inference energy and "
                  "training time vs sparsity, Pareto frontiers, CoFi's λ1/λ2 and loss parts per step. Size vs "
@@ -73,7 +70,7 @@ def _facts(ok: list[RunResult]) -> list[str]:
 
 
 def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
-    from greenprune.report import markup
+    from greenprune.api import report_markup as markup
     from greenprune.report.study_figures import inference_joules, pareto_front
 
     metric, splits = facts.primary_metric(ok[0]), facts.dev_splits(ok)
@@ -88,7 +85,8 @@ def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
     for x, y in pareto_front(list(points)):
         r = points[(x, y)]
         rows.append([_label(r, ok), markup.percent(facts.target_sparsity(r)),
-                     markup.percent(facts.measured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
+                     markup.percent(facts.measured_sparsity(r.student)),
+                     markup.percent(facts.unstructured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
     return rows
 
 

@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.errors import UserError, unknown
+from greenprune.api import UserError, hookimpl, unknown
 
 #: Short names for teachers that need no download.
 ALIASES = ("minilm",)
@@ -50,7 +49,7 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from greenprune.modeling import ModelBundle
+    from greenprune.api import ModelBundle
 
     kind, location = resolve(spec)
     hf_logging.set_verbosity_error()  # the "newly initialised classifier" warning is expected here
@@ -71,4 +70,4 @@ def greenprune_load_teacher(spec: str, task: Any, ctx: Any) -> Any:
         raise UserError(f"cannot load teacher from {location!r}: {exc}") from None
     model.eval()
     return ModelBundle(model, tokenizer, spec, f"pretrained:{spec}",
-                       {"location": location, "source": kind, "fingerprint": _fingerprint(location)})
+                       {"location": location, "source": kind, "fingerprint": _fingerprint(location)}, pretrained=True)

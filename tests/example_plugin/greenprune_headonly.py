@@ -10,8 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import greenprune
-from greenprune.components import Component
+from greenprune.api import Component, ModelBundle, RunContext, Task, TaskData, Tuner, encode, hookimpl, train
 
 
 class HeadOnlyOptions(BaseModel):
@@ -19,18 +18,17 @@ class HeadOnlyOptions(BaseModel):
     learning_rate: float = Field(1e-3, gt=0, description="a probe wants a larger rate than a fine-tune")
 
 
-class HeadOnly:
+class HeadOnly(Tuner):
     def __init__(self, options: HeadOnlyOptions) -> None:
         self.options = options
 
-    def prepare(self, bundle: Any) -> None:
+    def prepare(self, bundle: ModelBundle) -> None:
         for name, p in bundle.model.named_parameters():
             p.requires_grad_(name.startswith(("classifier", "bert.pooler")))
 
-    def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.data import encode
-        from greenprune.training import train
-
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> tuple[
+        ModelBundle, dict[str, Any]
+    ]:
         self.prepare(bundle)
         cfg = ctx.config.train.model_copy(update={"learning_rate": self.options.learning_rate})
         features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
@@ -40,7 +38,7 @@ class HeadOnly:
         return bundle, {"train": result.summary(), "trace": result.trace, "trainable_params": trainable}
 
 
-@greenprune.hookimpl
+@hookimpl
 def greenprune_register_tuners(register: Any) -> None:
     register(Component("head-only", factory=HeadOnly, options=HeadOnlyOptions,
                        description="train only the task head (a linear probe)"))

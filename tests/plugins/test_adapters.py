@@ -217,10 +217,11 @@ def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
     masks = CofiMasks(hidden_z=hidden_z, ffn_z=torch.tensor([0.0, 1.0]), mha_z=torch.tensor([1.0, 0.0]))
     with torch.no_grad():
         masked = model(**batch(), masks=masks).logits
-    compact = to_compact(model, masks).eval()
+    events: list = []
+    compact = to_compact(model, masks, events).eval()
     assert isinstance(compact.config, models.CompactBertConfig)
-    # Pruning rebuilds the model without adapters; transfer_adapters slices them along the hidden dims.
-    assert transfer_adapters(model, compact, masks.hidden_index()) == 2
+    # Pruning rebuilds the model without adapters; they follow the surgery events of their blocks.
+    assert transfer_adapters(model, compact, events) == 2
     assert [n for n, _ in iter_adapters(compact)] == ["bert.encoder.layer.0.attention.output",
                                                        "bert.encoder.layer.1.output"]
     assert all(isinstance(a, BottleneckAdapter) and a.hidden == 21 for _, a in iter_adapters(compact))

@@ -30,6 +30,7 @@ from greenprune.config import RunConfig, TrainConfig
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
 from greenprune.progress import Progress
+from greenprune.protocols import Tuner
 from greenprune.tasks import Task, TaskData
 from tests.conftest import make_tiny_bert
 
@@ -314,7 +315,7 @@ def test_compress_trains_a_shallower_student_and_leaves_the_teacher_alone(bert_d
     assert not torch.equal(student.model.bert.encoder.layer[1].output.dense.weight, kept)
 
 
-class _FrozenEmbeddingsTuner:
+class _FrozenEmbeddingsTuner(Tuner):
     """Records ``prepare`` and freezes the embeddings, as an adapter tuner would freeze more."""
 
     def __init__(self) -> None:

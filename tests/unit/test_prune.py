@@ -200,3 +200,23 @@ def test_masks_that_remove_everything_hidden_are_rejected() -> None:
     model = dense_model(*SHAPES[0])
     with pytest.raises(ValueError, match="hidden"):
         to_compact(model, CofiMasks(hidden_z=torch.zeros(32)))
+
+
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2]])
+def test_surgery_events_describe_the_new_weights(shape: tuple[int, ...]) -> None:
+    """Each event says exactly how the new module's weights came from the old: kept rows and
+    columns, times the folded scales; removed modules are absent from the compact model."""
+    model = dense_model(*shape)
+    events: list = []
+    compact = to_compact(model, crafted_masks(*shape[:4]), events)
+    old, new = dict(model.named_modules()), dict(compact.named_modules())
+    linears = [e for e in events if not e.removed and isinstance(old[e.module], torch.nn.Linear)]
+    assert linears and any(e.removed for e in events)
+    for e in events:
+        if e.removed:
+            assert new.get(e.module) is None
+            continue
+        if e in linears:
+            w = e.select_in(e.select_out(old[e.module].weight), dim=1)
+            torch.testing.assert_close(new[e.module].weight, w)
+            torch.testing.assert_close(new[e.module].bias, e.select_out(old[e.module].bias))

@@ -132,7 +132,8 @@ def test_comparison_numbers(rendered: tuple[Path, str, str]) -> None:
     assert table_row(md, "student", "cofi", "finetune", "90.0%", "0.8000", "0.7900", "-0.1000")
     # cost table: params, MB, measured sparsity, latency, speed-up = 20 ms / 10 ms, energy with method
     half = table_row(md, "student", "cofi", "finetune", "50.0%", "10.62M")
-    assert "| 12.10M | 48.4 | 50.0% | 10.00 | 2.00× | 0.0500 J (counter, rapl: cpu-package) |" in half
+    # results written before unstructured sparsity was recorded show a dash in its column
+    assert "| 12.10M | 48.4 | 50.0% | – | 10.00 | 2.00× | 0.0500 J (counter, rapl: cpu-package) |" in half
     assert "42.5 s |" in half  # compress 30 s + tune 12.5 s
     sparse = table_row(md, "student", "cofi", "finetune", "90.0%", "2.12M")
     assert "4.00× | ≈0.0123 J (estimate, cpu-estimate: process-cpu)" in sparse
@@ -271,3 +272,16 @@ def test_layers_section_names_the_teacher_layer_of_a_distilled_student(tmp_path:
 def test_no_teacher_layer_column_without_a_layer_map(rendered: tuple[Path, str, str]) -> None:
     _, md, _ = rendered
     assert "Teacher layer" not in md
+
+
+def test_half_zero_student_is_not_shown_as_dense(tmp_path: Path) -> None:
+    """A student whose encoder weights are half zeros (nothing removed) shows 0% structured and 50%
+    unstructured sparsity: never a bare 0% beside its target."""
+    zeros = run("run-zeros", ["magnitude"], 0.5, 0.88, 20.0, measured=0.0)
+    assert zeros.student.size is not None
+    zeros.student.size.encoder_nonzero = 21_233_664 // 2
+    zeros.student.size.unstructured_sparsity = 0.5
+    md, _ = render_reports([zeros], tmp_path)
+    text = md.read_text(encoding="utf-8")
+    assert "| Structured sparsity | Unstructured sparsity |" in text
+    assert "| 0.0% | 50.0% |" in table_row(text, "student", "magnitude", "finetune", "50.0%", "21.23M")

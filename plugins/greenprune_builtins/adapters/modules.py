@@ -26,10 +26,13 @@ plain ``save_pretrained`` writes it into config.json and ``io.load_with_adapters
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
+
+from greenprune.api import SurgeryEvent, by_module
 
 #: the submodule name of an adapter inside its output block (``encoder_params`` skips "adapter")
 ATTR = "adapter"
@@ -220,21 +223,24 @@ def task_parameter_names(model: nn.Module, layernorm: bool = True, pooler: bool 
 
 
 @torch.no_grad()
-def transfer_adapters(src: nn.Module, dst: nn.Module, hidden_index: torch.Tensor | None = None) -> int:
+def transfer_adapters(src: nn.Module, dst: nn.Module, events: Sequence[SurgeryEvent] = ()) -> int:
     """Copy ``src``'s adapters into the blocks of ``dst`` with the same names, e.g. after physical pruning.
 
-    ``hidden_index`` (kept hidden dims of ``src``) slices each adapter along the hidden width:
-    ``down.weight[:, idx]``, ``up.weight[idx, :]`` and ``up.bias[idx]``; the bottleneck is unchanged.
-    Exact for CoFi hidden pruning because the adapter's input is already zero on pruned dims and its
-    output on pruned dims is discarded by the gated LayerNorm. Blocks missing in ``dst`` are skipped.
+    An adapter follows its block's projection: the surgery event of ``{block}.dense`` (if any) says which
+    output features stayed, and the adapter keeps those along its hidden width: ``down.weight[:, idx]``,
+    ``up.weight[idx, :]`` and ``up.bias[idx]``; the bottleneck is unchanged. Scales folded into the
+    projection need nothing here: the adapter sees the projection's output, which the new projection
+    already produces scaled. A block removed (event ``removed``) or missing in ``dst`` drops its adapter.
     """
+    changed = by_module(events)
     blocks = dict(adapter_sites(dst))
     copied = 0
     for name, old in iter_adapters(src):
         block = blocks.get(name)
-        if block is None:
+        event = changed.get(f"{name}.dense")
+        if block is None or (event is not None and event.removed):
             continue
-        idx = hidden_index if hidden_index is not None else torch.arange(old.hidden)
+        idx = event.kept_out if event is not None and event.kept_out is not None else torch.arange(old.hidden)
         idx = idx.to(old.up.weight.device)
         new = BottleneckAdapter(int(idx.numel()), old.bottleneck, old.nonlinearity)
         new.down.weight.copy_(old.down.weight[:, idx])

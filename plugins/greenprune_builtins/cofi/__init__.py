@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
+from greenprune.api import Component, Compressor, hookimpl
 
 GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
 
@@ -49,12 +48,12 @@ class CofiOptions(BaseModel):
     distill_layers: list[int] | None = Field(None, description="teacher hidden-state indices (1..L) to match")
 
 
-class Cofi:
+class Cofi(Compressor):
     def __init__(self, options: CofiOptions) -> None:
         self.options = options
 
     def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.errors import UserError
+        from greenprune.api import UserError
         from greenprune_builtins.cofi.pruning import prune
 
         if job.sparsity is None:

@@ -17,7 +17,7 @@ SETTLE_STEPS = 500
 
 def dense_student(model: Any) -> Any:
     """The model to prune as greenprune's compact BERT (dense): HF BERT of any depth converts."""
-    from greenprune.errors import UserError
+    from greenprune.api import UserError
     from greenprune.models import MODEL_TYPE, from_hf_bert
 
     if getattr(model.config, "model_type", "") == MODEL_TYPE:  # already compact (any head): prune a copy
@@ -78,29 +78,24 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
 def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     import torch
 
-    from greenprune.data import encode
-    from greenprune.modeling import ModelBundle
+    from greenprune.api import ModelBundle, encode, train, trainable_groups
     from greenprune.models import (
         CofiMaskModule,
-        CofiMasks,
         PrunableShape,
         count_prunable_params,
         expected_sparsity,
         to_compact,
     )
-    from greenprune.training import train, trainable_groups
 
     student_model = dense_student(job.current.model)
-    on_pruned = getattr(job.tuner, "on_pruned", None)
-    if on_pruned is not None:  # keep what the tuner trained in an earlier phase (e.g. distill's adapters)
-        on_pruned(job.current.model, student_model, CofiMasks())
+    # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
+    job.tuner.on_surgery(job.current.model, student_model, [])
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
-    from greenprune.compression import tuner_overrides
 
     own = {k: v for k, v in {"epochs": opts.epochs, "learning_rate": opts.learning_rate}.items() if v is not None}
-    cfg = ctx.config.train.model_copy(update={**tuner_overrides(job.tuner), **own})
+    cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **own})
     features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * math.ceil(len(features) / cfg.batch_size)))
     warmup = opts.sparsity_warmup_steps
@@ -141,9 +136,9 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
                              tolerance=opts.final_tolerance, align=opts.align_widths)
         final = landed.masks
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
-    compact = to_compact(student_model, final)
-    if on_pruned is not None:  # the tuner's own modules (adapters) follow the kept hidden dims
-        on_pruned(student_model, compact, final)
+    events: list[Any] = []
+    compact = to_compact(student_model, final, events)
+    job.tuner.on_surgery(student_model, compact, events)  # the tuner's modules follow what stayed
     compact.eval()
     diff = _max_logit_diff(student_model, compact, final, features[: cfg.eval_batch_size], student.tokenizer)
     dense_count = count_prunable_params(student_model)

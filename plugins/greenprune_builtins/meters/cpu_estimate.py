@@ -20,9 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 
 # Why 10 W: a busy core of a current x86 server draws very roughly 4-15 W (a 150-300 W package
 # spread over 16-64 cores), a laptop core 3-10 W. 10 W is a round figure inside that range, good
@@ -47,7 +45,7 @@ def _children_cpu_seconds() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-class CpuEstimateMeter:
+class CpuEstimateMeter(Meter):
     """Energy ~ CPU seconds x watts per busy core. The token is the CPU-time snapshot at start,
     so windows nest freely."""
 

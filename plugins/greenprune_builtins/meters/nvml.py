@@ -29,9 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 
 
 class NvmlOptions(BaseModel):
@@ -154,7 +152,7 @@ class NvmlUnavailable(Exception):
     pass
 
 
-class NvmlMeter:
+class NvmlMeter(Meter):
     name = "nvml"
     measured = True
 

@@ -30,9 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 from greenprune_builtins.meters.nvml import Poller, PowerIntegrator, sync_cuda
 from greenprune_builtins.meters.rapl import WrappingCounter
 
@@ -130,7 +128,7 @@ def _build_state() -> _State:
     return state
 
 
-class PerunMeter:
+class PerunMeter(Meter):
     name = "perun"
     measured = True  # set to False by prepare() when perun finds no energy sensor
     #: perun reads RAPL and NVML itself: --meter auto never pairs it with those meters

@@ -25,9 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.results import EnergyReading
+from greenprune.api import Component, EnergyReading, Meter, hookimpl
 
 _ZONE = re.compile(r"^(?:intel-rapl|amd-rapl):(\d+)$")
 _SUBZONE = re.compile(r"^(?:intel-rapl|amd-rapl):\d+:\d+$")
@@ -138,7 +136,7 @@ def discover(root: Path) -> list[_Domain]:
     return domains
 
 
-class RaplMeter:
+class RaplMeter(Meter):
     name = "rapl"
     measured = True
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.errors import unknown
+from greenprune.api import unknown
 
 if TYPE_CHECKING:
     import evaluate

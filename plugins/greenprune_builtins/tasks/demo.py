@@ -12,9 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.tasks import Task, TaskData
+from greenprune.api import Component, Task, TaskData, hookimpl
 
 _POSITIVE = ("good", "great", "lovely", "excellent", "pleasant", "wonderful", "superb", "delightful", "fine",
              "brilliant")

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.tasks import Task, TaskData
+from greenprune.api import Component, Task, TaskData, hookimpl
 from greenprune_builtins.tasks import glue_readers
 
 

@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from greenprune.errors import UserError
-from greenprune.tasks import Example, TaskData
+from greenprune.api import Example, TaskData, UserError
 
 #: Environment variable naming the local GLUE folder when ``--data-dir`` is not given.
 DATA_DIR_ENV = "GREENPRUNE_DATA_DIR"

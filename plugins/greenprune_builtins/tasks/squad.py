@@ -17,10 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from greenprune import hookimpl
-from greenprune.components import Component
-from greenprune.qa import QATask
-from greenprune.tasks import TaskData
+from greenprune.api import Component, QATask, TaskData, hookimpl
 
 #: special tokens of a BERT question/context pair: [CLS] q [SEP] c [SEP]
 _BERT_PAIR_SPECIALS = 3

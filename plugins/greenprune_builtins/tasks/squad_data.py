@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from greenprune.errors import UserError
-from greenprune.tasks import Example, TaskData
+from greenprune.api import Example, TaskData, UserError
 from greenprune_builtins.tasks.glue_readers import DATA_DIR_ENV, _child, _offline_mode, _offline_reason, _one_line
 
 #: official file names per version: (train, dev)

@@ -1,0 +1,83 @@
+"""greenprune's public API: the one module a plugin imports greenprune things from.
+
+Built-in plugins (``plugins/greenprune_builtins``) import only from here, exactly as a third-party
+plugin would; everything else under ``greenprune`` is private and may change without notice. When
+a plugin needs something this module lacks, the API grows here, documented.
+
+What a plugin uses, by job (each name is documented field by field where it is defined):
+
+* **Registering** -- :data:`hookimpl` marks hook implementations; :class:`Component` is what a
+  ``greenprune_register_*`` hook registers (name, factory, options model, description).
+* **Component protocols** -- :class:`Compressor` (with :class:`CompressJob`), :class:`Tuner`,
+  :class:`Evaluator`, :class:`Meter` (returning :class:`EnergyReading`), :class:`ReportSection`.
+  Subclass a protocol to inherit its optional members' defaults.
+* **Data types** -- :class:`RunContext` (``ctx``), :class:`ModelBundle`, :class:`Task` /
+  :class:`QATask` / :class:`TaskData` / :data:`Example`, :class:`TrainConfig` and the other
+  config sections, :class:`RunResult` and its parts (what report sections read).
+* **Helpers** -- :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the one
+  training loop), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+  (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
+  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`).
+* **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
+  the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
+
+Everything here is light to import (no torch, no transformers): plugins load when ``greenprune
+plugins`` lists them. Keep it so; heavy helpers import their libraries inside.
+"""
+
+from __future__ import annotations
+
+from greenprune import NAME, __version__, hookimpl
+from greenprune.components import Component, NoOptions
+from greenprune.compression import CompressJob
+from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
+from greenprune.context import RunContext
+from greenprune.data import encode, loader
+from greenprune.errors import UserError, unknown
+from greenprune.finetuning import finetune_cached
+from greenprune.modeling import ModelBundle
+from greenprune.progress import Progress
+from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
+from greenprune.qa import QATask, encode_eval, postprocess
+from greenprune.report import FigureFile, ReportSection
+from greenprune.report import facts as report_facts
+from greenprune.report import markup as report_markup
+from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.results import (
+    EnergyReading,
+    InferenceFigures,
+    ModelReport,
+    ModelSize,
+    PerExampleEnergy,
+    PhaseRecord,
+    RunResult,
+)
+from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.surgery import SurgeryEvent, by_module
+from greenprune.tasks import Example, Task, TaskData
+from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
+
+# One literal list (linters and type checkers read it), grouped by job: a new kind of thing
+# (size accounting, surgery events, ...) adds one group here and its import above.
+__all__ = [  # noqa: RUF022  (grouped by job, not sorted)
+    # registering
+    "NAME", "Component", "NoOptions", "__version__", "hookimpl",
+    # component protocols and what they exchange
+    "CompressJob", "Compressor", "EnergyReading", "Evaluator", "Meter", "Metrics", "ReportSection", "Tuner",
+    # data types
+    "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
+    "RunContext", "Task", "TaskData", "TrainConfig",
+    # results (what report sections read)
+    "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    # model structure: encoder families, size accounting, surgery events
+    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "family_of", "layer_projections",
+    # training and features
+    "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "finetune_cached", "loader",
+    "postprocess", "train", "trainable_groups",
+    # report building blocks
+    "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_markup",
+    # errors
+    "UserError", "unknown",
+]

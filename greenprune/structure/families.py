@@ -1,0 +1,104 @@
+"""Encoder families: where an encoder keeps its layers and, per layer, its six projections.
+
+Size accounting, per-layer sizes and surgery find the projections through this description, never by
+matching parameter names: a tuner that wraps a projection (peft's LoRA turns ``query`` into a module
+whose weight lives at ``query.base_layer``) leaves the module at the same place, and its ``weight``
+and ``bias`` still answer for the projection.
+
+BERT and RoBERTa share the layout (RoBERTa is BERT's architecture with another embedding rule and
+head); greenprune's compact encoder keeps it too, so one family object serves all three model types.
+A new family is one more :class:`EncoderFamily` with its own paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: The roles of the six projections of one encoder layer, in forward order.
+ROLES = ("q", "k", "v", "attention_out", "ffn_up", "ffn_down")
+
+
+@dataclass(frozen=True)
+class EncoderFamily:
+    """One layout of transformer encoder, described by module paths (dotted, relative)."""
+
+    name: str
+    #: ``config.model_type`` values of this family
+    model_types: tuple[str, ...]
+    #: the encoder layers' ModuleList, relative to the base model (``model.base_model``)
+    layers: str
+    #: per role, the projection's path relative to one layer
+    projections: dict[str, str]
+    #: the attention and FFN sublayers relative to one layer (a compact layer sets them to None when removed)
+    attention: str
+    ffn: str
+
+
+_BERT_LAYOUT = {
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "attention_out": "attention.output.dense",
+    "ffn_up": "intermediate.dense",
+    "ffn_down": "output.dense",
+}
+
+FAMILIES: tuple[EncoderFamily, ...] = (
+    EncoderFamily("bert", ("bert", "greenprune-bert", "greenprune-encoder"), "encoder.layer", _BERT_LAYOUT,
+                  "attention", "intermediate"),
+    EncoderFamily("roberta", ("roberta", "xlm-roberta", "greenprune-roberta"), "encoder.layer", _BERT_LAYOUT,
+                  "attention", "intermediate"),
+)
+
+
+def unwrap(model: Any) -> Any:
+    """The transformers model inside a wrapper (peft's ``PeftModel`` offers ``get_base_model``)."""
+    get = getattr(model, "get_base_model", None)
+    return get() if callable(get) else model
+
+
+def family_of(model: Any) -> EncoderFamily | None:
+    """The family of ``model`` by its ``config.model_type``, else the first whose layer path exists."""
+    model = unwrap(model)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    for family in FAMILIES:
+        if model_type in family.model_types:
+            return family
+    for family in FAMILIES:
+        if _get(getattr(model, "base_model", model), family.layers) is not None:
+            return family
+    return None
+
+
+def _get(module: Any, path: str) -> Any:
+    for part in path.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+def encoder_layers(model: Any) -> list[Any]:
+    """The encoder layers of ``model`` in order ([] when it is no known encoder)."""
+    model = unwrap(model)
+    family = family_of(model)
+    if family is None:
+        return []
+    layers = _get(getattr(model, "base_model", model), family.layers)
+    return list(layers) if layers is not None else []
+
+
+def layer_projections(model: Any) -> list[dict[str, Any]]:
+    """Per encoder layer, role -> projection module (None when the compact model removed it)."""
+    family = family_of(model)
+    if family is None:
+        return []
+    return [{role: _get(layer, path) for role, path in family.projections.items()} for layer in encoder_layers(model)]
+
+
+def projection_names(model: Any) -> dict[str, tuple[int, str]]:
+    """Qualified module name (as in ``model.named_modules()``) -> (layer index, role) of every projection."""
+    by_id = {id(m): (i, role) for i, projs in enumerate(layer_projections(model))
+             for role, m in projs.items() if m is not None}
+    return {name: by_id[id(m)] for name, m in model.named_modules() if id(m) in by_id}
