@@ -128,6 +128,14 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
             baseline=result.energy_baseline))
         _absorb(result, rec, {})
         result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+        if cfg.inference.matrix:
+            from greenprune.runtime_matrix import runtime_matrix
+
+            cells, rec = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
+                {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
+                ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
+            _absorb(result, rec, {})
+            result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
     if cfg.save_student:
         target = ctx.out_dir / "models" / result.run_key
         student.model.save_pretrained(target)
