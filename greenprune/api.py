@@ -46,6 +46,7 @@ from greenprune.report.markup import MISSING, Doc, Fmt
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
+    MemoryFigures,
     ModelReport,
     ModelSize,
     PerExampleEnergy,
@@ -69,7 +70,7 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
-    "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    "InferenceFigures", "MemoryFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
     "family_of", "layer_projections",
