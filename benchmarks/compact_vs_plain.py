@@ -56,12 +56,12 @@ def compact_student(heads: list[int], ffn: list[int], num_labels: int = 2) -> An
     import torch
     from transformers import AutoConfig
 
-    from greenprune.models import CompactBertConfig, CompactBertForSequenceClassification
+    from greenprune.structure.compact import compact_classes
 
     torch.manual_seed(0)
     bert = AutoConfig.from_pretrained(minilm_path(), num_labels=num_labels)
-    cfg = CompactBertConfig.from_bert_config(bert, layer_heads=heads, layer_ffn=ffn)
-    return CompactBertForSequenceClassification(cfg).eval()
+    classes = compact_classes("bert")
+    return classes.sequence(classes.config.from_hf_config(bert, layer_heads=heads, layer_ffn=ffn)).eval()
 
 
 def plain_encoder(compact: Any) -> Any:

@@ -107,10 +107,12 @@ def make_context(meters: list[Any], tmp: Path) -> Any:
     from greenprune.context import RunContext
     from greenprune.plugins import make_plugin_manager
     from greenprune.progress import Progress
+    from greenprune.results import RunResult
 
     pm = make_plugin_manager(load_entry_points=False)
     return RunContext(config=RunConfig(), pm=pm, catalogue=collect(pm), out_dir=tmp, cache_dir=tmp,
-                      progress=Progress(quiet=True), meters=meters)
+                      progress=Progress(quiet=True), result=RunResult(run_key="overhead", started_at="", config={}),
+                      meters=meters)
 
 
 def run_phase(ctx: Any, step: Callable[[], None], iterations: int) -> tuple[float, float]:

@@ -74,8 +74,7 @@ def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
 
-    sections = list(collect(make_plugin_manager(disable)).by_kind["report_section"].values())
-    return render_reports(ResultStore(out).load(), out, sections)
+    return render_reports(ResultStore(out).load(), out, collect(make_plugin_manager(disable)))
 
 
 @cli.command()
@@ -91,8 +90,7 @@ def report(obj: dict[str, Any], dirs: tuple[Path, ...], out: Path | None) -> Non
 
     results = load_results(list(dirs))
     target = out or (dirs[0] if dirs[0].is_dir() else dirs[0].parent)
-    sections = list(collect(make_plugin_manager(obj["disable"])).by_kind["report_section"].values())
-    md, html = render_reports(results, target, sections)
+    md, html = render_reports(results, target, collect(make_plugin_manager(obj["disable"])))
     if not obj["quiet"]:
         click.echo(f"{len(results)} runs -> {md}, {html}")
 
@@ -111,6 +109,9 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
     verdicts = verify_dir(out, disable=obj["disable"], progress=Progress(quiet=True))
     for v in verdicts:
+        if v.error is not None:
+            click.echo(f"{v.run_key}  {'FAILED':10}  {v.label}: {v.error}  [{v.path}]")
+            continue
         metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
                             for split, m in v.reloaded.items())
         state = "identical" if v.identical else f"DIFFERENT (max diff {v.max_diff:.3g})"
@@ -240,6 +241,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune import sweep as matrix
     from greenprune.components import collect
     from greenprune.plugins import make_plugin_manager
+    from greenprune.preflight import check_out_dir
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
@@ -249,9 +251,10 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
             "vary": matrix.parse_vary(vary)}
     base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
-    catalogue = collect(make_plugin_manager(obj["disable"]))
+    pm = make_plugin_manager(obj["disable"])
+    catalogue = collect(pm)
     cells = matrix.expand(base, sweep_axes, catalogue)
-    matrix.validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
     if dry_run:
         done = ResultStore(out).finished_keys()
@@ -260,14 +263,15 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
         for c in mine:
             click.echo(f"{c.index:4d}  {c.key}  {'done   ' if c.key in done else 'pending'}  {c.label()}")
         return
+    check_out_dir(out)
     progress = Progress(quiet=obj["quiet"])
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
-    summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
+    summary = run_cells(mine, out, progress, runner=partial(
+        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
     # One result per run key (a failed cell that later succeeded counts once).
-    sections = list(catalogue.by_kind["report_section"].values())
-    md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, sections)
+    md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
     if summary.failed:
@@ -295,9 +299,29 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """greenprune's own warnings (a skipped results line) as one ``warning:`` line on stderr."""
+    import warnings
+
+    from greenprune.jsonl import SkippedLineWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SkippedLineWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        with _interrupt_on_sigterm():
+        with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from greenprune.errors import UserError, unknown
+
+if TYPE_CHECKING:
+    from greenprune.report.types import PhaseReport
 
 KINDS = ("task", "compressor", "tuner", "evaluator", "meter", "report_section")
 
@@ -48,6 +51,14 @@ class Component:
     #: an evaluator: the task kinds it scores ("classification", "regression", "qa"); empty = any.
     #: Checked when the run is validated, so a mismatch fails before the teacher is fine-tuned.
     task_kinds: tuple[str, ...] = ()
+    #: a compressor: False when it cannot compress a model it compressed itself (the chain
+    #: ``cofi + cofi``), so such a chain is refused when the run is validated
+    accepts_own_output: bool = True
+    #: a report section: where it sits in the report, lower first (the built-ins use 100 to 500;
+    #: the default puts a section after them). Registration order breaks ties.
+    order: int = 1000
+    #: a compressor or tuner: what reports say about its phases (trace labels and figures, notes)
+    phase_report: PhaseReport | None = None
     #: filled in by the catalogue: which plugin registered it, and the kind
     plugin: str = ""
     kind: str = ""

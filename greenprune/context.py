@@ -1,13 +1,14 @@
-"""What a run passes around: the context and the phase being run."""
+"""What a run passes around: the context (which owns the run's result), the phase being run,
+and what a phase returns."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from greenprune.results import PhaseRecord
+from greenprune.results import PhaseRecord, RunResult
 
 if TYPE_CHECKING:
     import pluggy
@@ -16,6 +17,25 @@ if TYPE_CHECKING:
     from greenprune.config import RunConfig
     from greenprune.progress import Progress
     from greenprune.protocols import Meter
+
+T = TypeVar("T")
+
+
+@dataclass
+class PhaseOutput(Generic[T]):
+    """What a phase returns: its value, and what the result records about the phase.
+
+    Compressors, tuners and :func:`~greenprune.training_phase.train_phase` return one; a phase
+    function that returns anything else is wrapped (``PhaseOutput(value)``)."""
+
+    #: what the next phase works on (a ``ModelBundle``, metrics, inference figures)
+    value: T
+    #: JSON-able facts kept in the phase's record (``PhaseRecord.details``), e.g. ``{"train": ...}``
+    details: dict[str, Any] = field(default_factory=dict)
+    #: logged training steps (loss parts, sparsity, ...): kept as ``RunResult.traces[phase]``
+    trace: list[dict[str, float]] = field(default_factory=list)
+    #: True when a cache served the value and no work was done (``PhaseRecord.cache_hit``)
+    cache_hit: bool = False
 
 
 @dataclass
@@ -28,13 +48,6 @@ class Phase:
 
     def __post_init__(self) -> None:
         self.record.name = self.name
-
-
-class PhaseOutput:
-    """Wraps a phase's output so a phase returning ``None`` still ends the firstresult call."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 @dataclass
@@ -53,18 +66,25 @@ class RunContext:
     cache_dir: Path
     #: ``ctx.progress.say(line)`` prints a run message; ``bar`` shows a progress bar
     progress: Progress
+    #: the run's result; :meth:`run_phase` records every phase into it
+    result: RunResult
     #: the meters this run measures energy with (already started by the core around each phase)
     meters: list[Meter] = field(default_factory=list)
-    #: phase name -> logged training steps; filled by trainers, saved in the result
-    traces: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def options(self, name: str) -> dict[str, Any]:
         """The raw options the user set for component ``name`` (a copy)."""
         return dict(self.config.options.get(name, {}))
 
-    def run_phase(self, name: str, fn: Callable[[], Any]) -> tuple[Any, PhaseRecord]:
-        """Run ``fn`` as a phase through the hook (so every wrapper, e.g. metering, sees it)."""
+    def run_phase(self, name: str, fn: Callable[[], PhaseOutput[T] | T]) -> T:
+        """Run ``fn`` as a phase through the hook (so every wrapper, e.g. metering, sees it),
+        record it in :attr:`result` (wall time, energy, details, trace) and return its value."""
         phase = Phase(name, fn)
-        output = self.pm.hook.greenprune_run_phase(ctx=self, phase=phase)
-        self.pm.hook.greenprune_phase_finished(ctx=self, record=phase.record)
-        return (output.value if isinstance(output, PhaseOutput) else output), phase.record
+        output: PhaseOutput[T] = self.pm.hook.greenprune_run_phase(ctx=self, phase=phase)
+        record = phase.record
+        record.details.update(output.details)
+        record.cache_hit = output.cache_hit
+        if output.trace:
+            self.result.traces[name] = output.trace
+        self.result.phases.append(record)
+        self.pm.hook.greenprune_phase_finished(ctx=self, record=record)
+        return output.value

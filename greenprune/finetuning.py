@@ -12,10 +12,9 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 from greenprune.config import TrainConfig
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.modeling import ModelBundle
 from greenprune.tasks import Task, TaskData
 
@@ -34,10 +33,10 @@ def cache_key(pretrained: ModelBundle, task: Task, data: TaskData, cfg: TrainCon
 
 
 def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: TaskData,
-                    cfg: TrainConfig, description: str) -> tuple[ModelBundle, dict[str, Any]]:
-    """Return the fine-tuned model and details (``cache_hit``, training summary, trace)."""
-    from greenprune.data import encode
-    from greenprune.training import train
+                    cfg: TrainConfig, description: str) -> PhaseOutput[ModelBundle]:
+    """Fine-tune a copy of ``pretrained`` (every weight trains), or reuse the cached result of the
+    same fine-tune; details hold the training summary and ``cache_key``."""
+    from greenprune.training_phase import train_phase
 
     key = cache_key(pretrained, task, data, cfg, ctx.config.seed)
     entry = ctx.cache_dir / "finetuned" / key
@@ -48,14 +47,14 @@ def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: 
         model.eval()
         ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
         bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})
-        return bundle, {**meta, "cache_hit": True, "cache_key": key}
+        trace = meta.pop("trace", [])
+        return PhaseOutput(bundle, {**meta, "cache_key": key}, trace=trace, cache_hit=True)
     bundle = pretrained.clone(origin="finetuned", pretrained=False)
     for p in bundle.model.parameters():
         p.requires_grad_(True)
-    features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-    result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                   progress=ctx.progress, description=description)
-    meta = {"train": result.summary(), "trace": result.trace, "pretrained": pretrained.name}
+    out = train_phase(ctx, bundle, task, data, cfg, description=description)
+    out.details.update(pretrained=pretrained.name, cache_key=key)
+    meta = {"train": out.details["train"], "trace": out.trace, "pretrained": pretrained.name}
     tmp = entry.with_name(entry.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -63,7 +62,7 @@ def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: 
     (tmp / "greenprune-finetune.json").write_text(json.dumps(meta))
     shutil.rmtree(entry, ignore_errors=True)
     tmp.rename(entry)
-    return bundle, {**meta, "cache_hit": False, "cache_key": key}
+    return out
 
 
 def default_cache_dir() -> Path:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from greenprune.config import InferenceConfig
-from greenprune.metering import Meter, apply_baseline
+from greenprune.metering import Meter, apply_baseline, metered
 from greenprune.results import EnergyReading, InferenceFigures, PerExampleEnergy
 from greenprune.tasks import Example
 
@@ -52,18 +52,16 @@ def _energy_window(call: Callable[[], None], batch_size: int, meters: list[Meter
 
     :return: the readings (each with ``examples`` and ``batches`` in its details), and the examples run.
     """
-    tokens = [(m, m.start()) for m in meters]
-    n, t0 = 0, time.perf_counter()
-    while n < min_batches or time.perf_counter() - t0 < min_s:
-        call()
-        n += 1
-    window = time.perf_counter() - t0
+    n = 0
+    with metered(meters) as window:
+        t0 = time.perf_counter()
+        while n < min_batches or time.perf_counter() - t0 < min_s:
+            call()
+            n += 1
     examples = n * batch_size
-    readings = [r for m, tok in reversed(tokens) for r in m.stop(tok)]
-    for r in readings:
-        r.window_s = r.window_s or window
+    for r in window.readings:
         r.details = {**r.details, "examples": examples, "batches": n}
-    return readings, examples
+    return window.readings, examples
 
 
 def per_example(readings: list[EnergyReading], windows: int) -> dict[str, PerExampleEnergy]:

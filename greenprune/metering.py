@@ -12,7 +12,11 @@ to it, so a report can show what the work added without ever hiding what the met
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from greenprune import hookimpl
@@ -65,22 +69,58 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
     return chosen, log
 
 
+def sync_cuda() -> None:
+    """Wait for queued GPU work, so it is charged to the window that launched it. Only when torch
+    is already imported and has set CUDA up: metering never pulls torch in itself."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+    except Exception:  # a CUDA error belongs to the work, which raises it itself
+        pass
+
+
+@dataclass
+class Window:
+    """One metered window: filled in when its ``with metered(...)`` block ends."""
+
+    #: every meter's readings, ``window_s`` set (the block's wall time where a meter left it 0)
+    readings: list[EnergyReading] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextmanager
+def metered(meters: Sequence[Meter]) -> Iterator[Window]:
+    """The one way greenprune meters work (phases, inference windows, the idle baseline): start
+    every meter, run the block, stop them in reverse order. CUDA is synchronised at both edges,
+    here and only here, so no meter has to. Readings are collected also when the block raises."""
+    window = Window()
+    sync_cuda()
+    started = [(m, m.start()) for m in meters]
+    t0 = time.perf_counter()
+    try:
+        yield window
+    finally:
+        sync_cuda()
+        window.seconds = time.perf_counter() - t0
+        for meter, token in reversed(started):
+            for reading in meter.stop(token):
+                if not reading.window_s:
+                    reading.window_s = window.seconds
+                window.readings.append(reading)
+
+
 def measure_baseline(meters: list[Meter], seconds: float) -> list[EnergyReading]:
     """Every meter over one idle window of ``seconds`` (a sleep): the run's idle baseline."""
     if seconds <= 0 or not meters:
         return []
-    started = [(m, m.start()) for m in meters]
-    t0 = time.perf_counter()
-    time.sleep(seconds)
-    window = time.perf_counter() - t0
-    readings = []
-    for meter, token in reversed(started):
-        for reading in meter.stop(token):
-            if not reading.window_s:
-                reading.window_s = window
-            reading.details = {**reading.details, "idle_baseline": True}
-            readings.append(reading)
-    return readings
+    with metered(meters) as window:
+        time.sleep(seconds)
+    for reading in window.readings:
+        reading.details = {**reading.details, "idle_baseline": True}
+    return window.readings
 
 
 def idle_power(baseline: list[EnergyReading]) -> dict[tuple[str, str], float | None]:
@@ -105,16 +145,10 @@ def apply_baseline(readings: list[EnergyReading], baseline: list[EnergyReading])
 
 @hookimpl(wrapper=True)
 def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
-    started = []
-    for meter in ctx.meters:
-        started.append((meter, meter.start()))
-    t0 = time.perf_counter()
+    window: Window | None = None
     try:
-        return (yield)
+        with metered(ctx.meters) as window:
+            return (yield)
     finally:
-        window = time.perf_counter() - t0
-        for meter, token in reversed(started):
-            for reading in meter.stop(token):
-                if not reading.window_s:
-                    reading.window_s = window
-                phase.record.energy.append(reading)
+        if window is not None:
+            phase.record.energy.extend(window.readings)

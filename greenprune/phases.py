@@ -6,32 +6,23 @@ from __future__ import annotations
 from typing import Any
 
 from greenprune.compression import CompressJob
-from greenprune.context import RunContext
+from greenprune.context import PhaseOutput, RunContext
 from greenprune.errors import UserError
-from greenprune.results import ModelReport, PhaseRecord, RunResult
+from greenprune.modeling import ModelBundle
+from greenprune.results import ModelReport
 
 
-def _absorb(result: RunResult, record: PhaseRecord, details: dict[str, Any]) -> None:
-    """Move a phase's details into its record; training traces go to ``result.traces``."""
-    details = dict(details)
-    trace = details.pop("trace", None)
-    if trace:
-        result.traces[record.name] = trace
-    record.cache_hit = bool(details.pop("cache_hit", False))
-    record.details.update(details)
-    result.phases.append(record)
-
-
-def run_phases(ctx: RunContext, result: RunResult) -> None:
+def run_phases(ctx: RunContext) -> None:
     """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
     (also when a phase fails, so the phases recorded so far carry it too)."""
     from greenprune.metering import apply_baseline, measure_baseline
 
+    result = ctx.result
     result.energy_baseline = measure_baseline(ctx.meters, ctx.config.energy.idle_baseline_s)
     for line in _baseline_lines(result.energy_baseline):
         ctx.progress.say(f"[dim]idle baseline: {line}[/dim]")
     try:
-        _run_phases(ctx, result)
+        _run_phases(ctx)
     finally:
         apply_baseline([e for p in result.phases for e in p.energy], result.energy_baseline)
 
@@ -61,12 +52,21 @@ def load_task_data(ctx: RunContext, task: Any) -> Any:
     return data.subsample(cfg.max_train_samples, cfg.max_eval_samples, cfg.seed)
 
 
-def _run_phases(ctx: RunContext, result: RunResult) -> None:
+def _produced(output: object, who: str) -> PhaseOutput[ModelBundle]:
+    """A compressor's or tuner's output, checked: a plugin bug is named, not a confusing crash later."""
+    if not isinstance(output, PhaseOutput) or not isinstance(output.value, ModelBundle):
+        got = type(output.value if isinstance(output, PhaseOutput) else output).__name__
+        raise TypeError(f"{who} returned {got}; return greenprune.api.PhaseOutput(value=ModelBundle(...), "
+                        "details={...})")
+    return output
+
+
+def _run_phases(ctx: RunContext) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
 
-    cfg, pm, cat = ctx.config, ctx.pm, ctx.catalogue
+    cfg, pm, cat, result = ctx.config, ctx.pm, ctx.catalogue, ctx.result
     task, evaluator = task_and_evaluator(ctx)
     compressors = [(n, cat.get("compressor", n).build(ctx.options(n))) for n in cfg.compressors]
     tuner = cat.get("tuner", cfg.tuner).build(ctx.options(cfg.tuner))
@@ -88,12 +88,10 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
         raise UserError(f"no plugin can load teacher {cfg.teacher!r}")
     result.extra["teacher"] = {"spec": cfg.teacher, **pretrained.info}
 
-    (teacher, details), rec = ctx.run_phase(
-        "teacher-finetune", lambda: finetune_cached(ctx, pretrained, task, data, cfg.train, "teacher: finetune"))
-    _absorb(result, rec, details)
-    metrics, rec = ctx.run_phase("evaluate:teacher", lambda: evaluator.evaluate(ctx, teacher, task, data))
-    _absorb(result, rec, {})
-    result.teacher.metrics = metrics
+    teacher = ctx.run_phase("teacher-finetune", lambda: finetune_cached(
+        ctx, pretrained, task, data, cfg.train, "teacher: finetune"))
+    result.teacher.metrics = metrics = ctx.run_phase("evaluate:teacher",
+                                                     lambda: evaluator.evaluate(ctx, teacher, task, data))
     ctx.progress.say(f"teacher {task.name}: {_fmt(metrics)}")
 
     job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
@@ -101,21 +99,17 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
     for i, (name, compressor) in enumerate(compressors):
         # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
         phase = f"compress:{name}" if cfg.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
-        (job.current, details), rec = ctx.run_phase(phase, lambda c=compressor: c.compress(ctx, job))
-        _absorb(result, rec, details)
+        job.current = ctx.run_phase(phase, lambda c=compressor, n=name: _produced(
+            c.compress(ctx, job), f"compressor {n!r}"))
     if cfg.compressors != ["none"]:
-        metrics, rec = ctx.run_phase("evaluate:compressed",
-                                     lambda: evaluator.evaluate(ctx, job.current, task, data))
-        _absorb(result, rec, {})
+        metrics = ctx.run_phase("evaluate:compressed", lambda: evaluator.evaluate(ctx, job.current, task, data))
         result.student_after_compress = ModelReport(metrics=metrics)
         ctx.progress.say(f"student after compression: {_fmt(metrics)}")
 
-    (student, details), rec = ctx.run_phase(f"tune:{cfg.tuner}",
-                                            lambda: tuner.tune(ctx, job.current, task, data))
-    _absorb(result, rec, details)
-    metrics, rec = ctx.run_phase("evaluate:student", lambda: evaluator.evaluate(ctx, student, task, data))
-    _absorb(result, rec, {})
-    result.student.metrics = metrics
+    student = ctx.run_phase(f"tune:{cfg.tuner}", lambda: _produced(
+        tuner.tune(ctx, job.current, task, data), f"tuner {cfg.tuner!r}"))
+    result.student.metrics = metrics = ctx.run_phase("evaluate:student",
+                                                     lambda: evaluator.evaluate(ctx, student, task, data))
     ctx.progress.say(f"student after {cfg.tuner}: {_fmt(metrics)}")
 
     reference = encoder_params(teacher.model)
@@ -123,18 +117,16 @@ def _run_phases(ctx: RunContext, result: RunResult) -> None:
     result.student.size = model_size(student.model, reference)
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
-        figures, rec = ctx.run_phase("inference", lambda: benchmark(
+        figures = ctx.run_phase("inference", lambda: benchmark(
             {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
             baseline=result.energy_baseline))
-        _absorb(result, rec, {})
         result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
         if cfg.inference.matrix:
             from greenprune.runtime_matrix import runtime_matrix
 
-            cells, rec = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
+            cells = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
                 {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
                 ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
-            _absorb(result, rec, {})
             result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
     if cfg.save_student:
         target = ctx.out_dir / "models" / result.run_key

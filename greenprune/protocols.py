@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from greenprune.compression import CompressJob
-    from greenprune.context import RunContext
+    from greenprune.context import PhaseOutput, RunContext
     from greenprune.modeling import ModelBundle
     from greenprune.results import EnergyReading
     from greenprune.structure.surgery import SurgeryEvent
@@ -27,8 +27,8 @@ Metrics = dict[str, dict[str, float]]
 class Compressor(Protocol):
     """Turns ``job.current`` into a smaller model (kind ``compressor``)."""
 
-    def compress(self, ctx: RunContext, job: CompressJob) -> tuple[ModelBundle, dict[str, Any]]:
-        """Return the compressed model and the phase's details.
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
+        """Return the compressed model (``value``) with the phase's details and trace.
 
         ``job.current`` is shared with later phases (it may be the fine-tuned teacher itself):
         clone it (``job.current.clone(...)``) before changing it. Call ``job.tuner.prepare(student)``
@@ -48,9 +48,7 @@ class Tuner(Protocol):
         student), so it must be idempotent."""
         ...
 
-    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> tuple[
-        ModelBundle, dict[str, Any]
-    ]:
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         """The post-compression training phase; return the tuned model and the phase's details."""
         ...
 
@@ -68,6 +66,12 @@ class Tuner(Protocol):
         (:class:`~greenprune.structure.surgery.SurgeryEvent`); a module without an event kept its
         name and shape. A tuner never sees a compressor's masks."""
         return None
+
+    def state_keys(self, model: Any) -> set[str]:
+        """The state-dict keys of ``model`` that are the tuner's own modules, not the architecture's:
+        a compressor that rebuilds the model (e.g. converts it to the compact encoder) leaves them
+        out and lets :meth:`on_surgery` carry the modules over."""
+        return set()
 
 
 @runtime_checkable

@@ -10,9 +10,10 @@ from greenprune.context import Phase, PhaseOutput, RunContext
 
 
 @hookimpl(trylast=True)
-def greenprune_run_phase(ctx: RunContext, phase: Phase) -> Any:
+def greenprune_run_phase(ctx: RunContext, phase: Phase) -> PhaseOutput[Any]:
     start = time.perf_counter()
     try:
-        return PhaseOutput(phase.fn())
+        out = phase.fn()
+        return out if isinstance(out, PhaseOutput) else PhaseOutput(out)
     finally:
         phase.record.wall_s = time.perf_counter() - start

@@ -1,15 +1,11 @@
 """Render results (``RunResult`` objects, nothing else) as ``report.md`` and one self-contained
 ``report.html``.
 
-A report is a list of sections. A section is a component (kind ``report_section``) whose factory
-builds an object with
-
-* ``title: str``
-* ``render(results, fmt) -> str`` with ``fmt`` ``"markdown"`` or ``"html"``: the section body
-  (the renderer writes the section heading; bodies start at heading level 3), and optionally
-* ``figures(results, fig_dir) -> list[(caption, path)]``: PNG files the section wrote into
-  ``fig_dir``. The renderer places them after the body: linked from the Markdown, inlined as
-  ``data:`` URIs in the HTML. Figures are made once and shared by both formats.
+A report is the list of sections the installed plugins register (kind ``report_section``), in
+their declared order (``Component.order``, lower first; registration order breaks ties). The core
+knows no section by name: it builds each, hands it a :class:`~greenprune.report.types.ReportInput`
+(the runs, and each compressor's and tuner's ``phase_report``), writes the section headings and
+places the figures. A section author uses what :mod:`greenprune.api` exports of it.
 
 A section that raises is shown as an error in its place, so one broken plugin does not cost the
 whole report.
@@ -23,32 +19,22 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
-from greenprune.report.markup import Doc, Fmt, md_escape
+from greenprune.report.markup import Doc, md_escape
+from greenprune.report.types import FigureFile, FigureSection, PhaseReport, ReportInput, ReportSection
 
 if TYPE_CHECKING:
-    from greenprune.components import Component
+    from greenprune.components import Catalogue, Component
     from greenprune.results import RunResult
 
-__all__ = ["FigureFile", "ReportSection", "default_sections", "render_reports"]
+__all__ = ["FigureFile", "ReportSection", "phase_reports", "render_reports", "sections_in_order"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 FIGURES_DIR = "figures"
 
-
-class FigureFile(NamedTuple):
-    """One figure a section produced (a plain ``(caption, path)`` tuple works too)."""
-
-    caption: str
-    path: Path
-
-
-@runtime_checkable
-class ReportSection(Protocol):
-    title: str
-
-    def render(self, results: list[RunResult], fmt: Fmt) -> str: ...
+#: the phase-name prefix of each kind of component that runs a phase (see greenprune.phases)
+_PHASE_PREFIX = {"compressor": "compress:", "tuner": "tune:"}
 
 
 @dataclass
@@ -63,16 +49,22 @@ class _Rendered:
     figures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def default_sections() -> list[Component]:
-    """The built-in sections, in reading order."""
-    from greenprune_builtins.report_sections import sections
+def sections_in_order(catalogue: Catalogue) -> list[Component]:
+    """The catalogue's report sections by ``order`` (stable: registration order breaks ties)."""
+    return sorted(catalogue.by_kind["report_section"].values(), key=lambda c: c.order)
 
-    return sections()
+
+def phase_reports(catalogue: Catalogue) -> dict[str, PhaseReport]:
+    """Each compressor's and tuner's ``phase_report``, by the phase kind it runs (``compress:NAME``)."""
+    return {_PHASE_PREFIX[kind] + c.name: c.phase_report for kind in _PHASE_PREFIX
+            for c in catalogue.by_kind[kind].values() if c.phase_report is not None}
 
 
 def render_reports(
     results: list[RunResult],
     out_dir: Path,
+    catalogue: Catalogue | None = None,
+    *,
     sections: list[Component] | None = None,
     options: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Path, Path]:
@@ -80,16 +72,24 @@ def render_reports(
 
     :param results: the runs to report (any mix of teachers, tasks, compressors; failed ones too).
     :param out_dir: created if missing; existing report files are overwritten.
-    :param sections: section components in the order they appear; default: the built-in ones.
+    :param catalogue: the components to report with (sections, phase reports); default: those of
+        every installed plugin.
+    :param sections: render these section components, in this order, instead of the catalogue's.
     :param options: per-section options (section name -> option -> value).
     :return: the paths of the Markdown and the HTML report.
     """
+    if catalogue is None:
+        from greenprune.components import collect
+        from greenprune.plugins import make_plugin_manager
+
+        catalogue = collect(make_plugin_manager())
     out_dir = Path(out_dir)
     fig_dir = out_dir / FIGURES_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
-    components = default_sections() if sections is None else sections
+    components = sections_in_order(catalogue) if sections is None else sections
+    report = ReportInput(results=results, phase_reports=phase_reports(catalogue))
     options = options or {}
-    rendered = [_render_section(c, results, out_dir, fig_dir, options.get(c.name)) for c in components]
+    rendered = [_render_section(c, report, out_dir, fig_dir, options.get(c.name)) for c in components]
 
     context = {"sections": rendered, "summary": _summary(results)}
     env = _environment()
@@ -116,15 +116,15 @@ def _environment() -> Any:
 
 
 def _render_section(
-    component: Component, results: list[RunResult], out_dir: Path, fig_dir: Path, raw_options: dict | None
+    component: Component, report: ReportInput, out_dir: Path, fig_dir: Path, raw_options: dict | None
 ) -> _Rendered:
     import markupsafe
 
     try:
         section = component.build(raw_options)
         title = str(section.title)
-        bodies = {fmt: section.render(results, fmt) for fmt in ("markdown", "html")}
-        figures = _collect_figures(section, results, out_dir, fig_dir)
+        bodies = {fmt: section.render(report, fmt) for fmt in ("markdown", "html")}
+        figures = _collect_figures(section, report, out_dir, fig_dir)
     except Exception as exc:  # a plugin's bug must not lose the other sections
         warnings.warn(f"report section {component.name!r} failed: {exc}", stacklevel=2)
         title = component.name
@@ -139,13 +139,12 @@ def _render_section(
 
 
 def _collect_figures(
-    section: Any, results: list[RunResult], out_dir: Path, fig_dir: Path
+    section: Any, report: ReportInput, out_dir: Path, fig_dir: Path
 ) -> list[tuple[str, str, str]]:
-    make = getattr(section, "figures", None)
-    if make is None:
+    if not isinstance(section, FigureSection):
         return []
     out = []
-    for caption, path in make(results, fig_dir):
+    for caption, path in section.figures(report, fig_dir):
         path = Path(path)
         if not path.is_file():
             continue

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from greenprune.report.types import GroupKey, phase_kind
+
 if TYPE_CHECKING:
     from greenprune.results import EnergyReading, ModelReport, RunResult
-
-GroupKey = tuple[str, str]
 
 
 def group_key(r: RunResult) -> GroupKey:
@@ -48,7 +48,7 @@ _NOT_A_SETTING = frozenset({"task", "teacher", "sparsity", "seed", "compressors"
 
 
 def settings(r: RunResult) -> dict[str, str]:
-    """The run's explicitly set config values, spelt as ``--set`` takes them (``cofi.distill``,
+    """The run's explicitly set config values, spelt as ``--set`` takes them (``prune.alpha``,
     ``train.epochs``), values in TOML/JSON spelling (``false``, ``3``)."""
     import json
 
@@ -56,7 +56,7 @@ def settings(r: RunResult) -> dict[str, str]:
     for key, value in r.config.items():
         if key in _NOT_A_SETTING or value is None:
             continue
-        if key == "options" and isinstance(value, dict):  # options.cofi.distill -> cofi.distill
+        if key == "options" and isinstance(value, dict):  # options.prune.alpha -> prune.alpha
             for plugin, opts in value.items():
                 for name, v in (opts or {}).items():
                     flat[f"{plugin}.{name}"] = json.dumps(v)
@@ -70,7 +70,7 @@ def settings(r: RunResult) -> dict[str, str]:
 
 def differing_settings(group: list[RunResult]) -> dict[str, list[str]]:
     """Per run key, ``key=value`` for each of its settings that not every run of ``group`` shares:
-    what tells apart runs with the same chain and tuner (CoFi with and without distillation, say).
+    what tells apart runs with the same chain and tuner (a pruner with and without a loss term, say).
     Computed for the whole group at once, since every label of a group needs the same comparison."""
     every = {x.run_key: settings(x) for x in group}
     keys = {k for s in every.values() for k in s}
@@ -94,6 +94,16 @@ def variants(group: list[RunResult]) -> dict[str, str]:
 def variant(r: RunResult, group: list[RunResult]) -> str:
     """:func:`variants` of one run (callers labelling many runs call ``variants`` once)."""
     return variants(group)[r.run_key]
+
+
+def run_label(r: RunResult, runs: list[RunResult]) -> str:
+    """A short label for one run among ``runs`` (figure legends, frontier tables): its variant, the
+    target sparsity, and the seed when the runs have more than one."""
+    s = target_sparsity(r)
+    label = variant(r, runs) + (f" @ {s * 100:.0f}%" if s is not None else "")
+    if len({x.config.get("seed") for x in runs}) > 1:  # only name the seed when it tells runs apart
+        label += f" seed {r.config.get('seed')}"
+    return label
 
 
 def target_sparsity(r: RunResult) -> float | None:
@@ -272,11 +282,18 @@ def phase_totals(r: RunResult) -> list[tuple[str, str, str, float | None, float 
 
 def teacher_layer_of(r: RunResult, n_layers: int) -> dict[int, int] | None:
     """Student layer -> the teacher layer it was made from, recorded by the last phase that changed
-    the depth (``layer_map`` in its details, e.g. distill's); None when no phase did, or when the
-    map does not describe a student of ``n_layers`` layers."""
+    the depth (``layer_map`` in its details, as a layer-dropping compressor records it); None when
+    no phase did, or when the map does not describe a student of ``n_layers`` layers."""
     for phase in reversed(r.phases):
         mapping = phase.details.get("layer_map")
         if isinstance(mapping, dict) and mapping:
             origin = {int(s): int(t) for s, t in mapping.items()}
             return origin if sorted(origin) == list(range(n_layers)) else None
     return None
+
+
+def traces_of(runs: list[RunResult], kind: str) -> list[tuple[RunResult, str, list[dict[str, float]]]]:
+    """``(run, phase name, steps)`` of every non-empty trace of phases of ``kind`` (``compress:prune``:
+    ``compress:prune#2`` too), in run order."""
+    return [(r, name, steps) for r in runs for name, steps in r.traces.items()
+            if steps and phase_kind(name) == kind]

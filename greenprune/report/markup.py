@@ -11,9 +11,8 @@ import html
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
-Fmt = Literal["markdown", "html"]
+from greenprune.report.types import Fmt
 
 #: Shown wherever a value is missing (a ``None`` field); never a made-up number.
 MISSING = "–"
@@ -162,10 +161,10 @@ class Doc:
         if not rows:
             return self
         width = len(headers)
-        rows = [list(r) + [""] * (width - len(r)) for r in rows]
-        numeric = [_numeric_column([r[i] for r in rows]) for i in range(width)]
-        self._blocks.append(self._html_table(headers, rows, numeric) if self.html
-                            else self._md_table(headers, rows, numeric))
+        padded = [list(r) + [""] * (width - len(r)) for r in rows]
+        numeric = [_numeric_column([r[i] for r in padded]) for i in range(width)]
+        self._blocks.append(self._html_table(headers, padded, numeric) if self.html
+                            else self._md_table(headers, padded, numeric))
         return self
 
     @staticmethod

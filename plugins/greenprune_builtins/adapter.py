@@ -19,20 +19,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from greenprune.api import Component, Tuner, hookimpl
+from greenprune.api import (
+    Component,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    Task,
+    TaskData,
+    TrainOverrides,
+    Tuner,
+    hookimpl,
+    phase_config,
+    train_phase,
+)
 
 
-class AdapterOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AdapterOptions(TrainOverrides):
     bottleneck: int | None = Field(None, gt=0, description="adapter width; default hidden / reduction_factor")
     reduction_factor: float = Field(16, gt=0, description="hidden / bottleneck when bottleneck is not set")
     nonlinearity: Literal["relu", "gelu", "tanh", "swish"] = "gelu"
     # Adapters start at the identity and are few and small, so they need a far larger step than full
     # fine-tuning (5e-5); Houlsby et al. swept 3e-5..3e-3 on GLUE and 1e-3 sits in the good range.
-    learning_rate: float = Field(1e-3, gt=0)
-    epochs: float | None = Field(None, gt=0, description="default: the run's train.epochs")
+    learning_rate: float = Field(1e-3, gt=0, description="adapters' learning rate, also while a compressor trains")
     train_layernorm: bool = Field(True, description="train the LayerNorms, as Houlsby et al. do")
     train_pooler: bool = Field(False, description="also train BERT's pretrained pooler")
 
@@ -43,7 +53,7 @@ class AdapterTuner(Tuner):
     def __init__(self, options: AdapterOptions) -> None:
         self.options = options
 
-    def prepare(self, bundle: Any) -> None:
+    def prepare(self, bundle: ModelBundle) -> None:
         """Insert adapters if absent, then freeze everything but adapters, LayerNorms and the head."""
         from greenprune_builtins.adapters.modules import insert_adapters, task_parameter_names
 
@@ -63,31 +73,28 @@ class AdapterTuner(Tuner):
 
         transfer_adapters(before, after, events)
 
-    def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.api import encode, train
+    def state_keys(self, model: Any) -> set[str]:
+        """The adapters' own state-dict keys: not the architecture's, carried by :meth:`on_surgery`."""
+        from greenprune_builtins.adapters.modules import adapter_state_keys
+
+        return adapter_state_keys(model)
+
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs
 
-        o = self.options
-        overrides: dict[str, Any] = {"learning_rate": o.learning_rate}
-        if o.epochs is not None:
-            overrides["epochs"] = o.epochs
-        cfg = ctx.config.train.model_copy(update=overrides)
         self.prepare(bundle)
-        features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-        result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                       progress=ctx.progress, description="tune: adapter")
+        out = train_phase(ctx, bundle, task, data, phase_config(ctx, self.options.overrides()),
+                          description="tune: adapter")
         params = list(bundle.model.parameters())
         specs = adapter_specs(bundle.model)
-        details = {
-            "trainable_params": sum(p.numel() for p in params if p.requires_grad),
-            "adapter_params": adapter_params(bundle.model),
-            "total_params": sum(p.numel() for p in params),
-            "adapters": len(specs),
-            "bottleneck": sorted({s["bottleneck"] for s in specs.values()}),
-            "train": result.summary(),
-            "trace": result.trace,
-        }
-        return bundle, details
+        out.details.update(
+            trainable_params=sum(p.numel() for p in params if p.requires_grad),
+            adapter_params=adapter_params(bundle.model),
+            total_params=sum(p.numel() for p in params),
+            adapters=len(specs),
+            bottleneck=sorted({s["bottleneck"] for s in specs.values()}),
+        )
+        return out
 
 
 @hookimpl

@@ -12,13 +12,29 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from greenprune.api import Component, Compressor, UserError, hookimpl
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    PhaseReport,
+    RunContext,
+    TrainOverrides,
+    UserError,
+    encode,
+    hookimpl,
+    phase_config,
+    train_phase,
+)
 
 
-class DistillOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DistillOptions(TrainOverrides):
+    """``epochs`` and ``learning_rate`` default to twice the run's ``train`` settings (an epoch
+    covers the augmented copies too)."""
+
     layers: int | None = Field(None, ge=1, description="encoder layers kept; default a third of the "
                                "teacher's (12 -> 4, 6 -> 2), at least 2")
     selection: Literal["uniform", "first", "list"] = Field(
@@ -35,9 +51,6 @@ class DistillOptions(BaseModel):
                          "or dropped) that the teacher scores through the distillation losses; needs alpha_hard=0")
     augment_mask_p: float = Field(0.1, ge=0, le=0.5, description="per token: chance a copy masks it")
     augment_drop_p: float = Field(0.1, ge=0, le=0.5, description="per token: chance a copy drops it")
-    epochs: float | None = Field(None, gt=0, description="default: twice the run's train.epochs (an epoch "
-                                 "covers the copies too)")
-    learning_rate: float | None = Field(None, gt=0, description="default: twice the run's train.learning_rate")
 
     @field_validator("keep")
     @classmethod
@@ -82,8 +95,7 @@ class Distill(Compressor):
     def __init__(self, options: DistillOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.api import ModelBundle, encode, train
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.distill_student import (
             encoder_layers,
             layer_map,
@@ -113,10 +125,9 @@ class Distill(Compressor):
         # cheap (about half a fine-tuning step with the teacher's forward), so twice the epochs
         # costs about what the teacher's fine-tune did.
         base = ctx.config.train
-        overrides = {"epochs": opts.epochs if opts.epochs is not None else 2 * base.epochs,
-                     "learning_rate": opts.learning_rate if opts.learning_rate is not None else 2 * base.learning_rate}
-        # The tuner's needs (e.g. the adapters' learning rate) first; this compressor's own options win.
-        cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **overrides})
+        # The tuner's needs (e.g. the adapters' learning rate) first; this compressor's defaults and options win.
+        cfg = phase_config(ctx, job.tuner.train_overrides(),
+                           {"epochs": 2 * base.epochs, "learning_rate": 2 * base.learning_rate}, opts.overrides())
         if opts.augment and job.task.kind == "qa":
             raise UserError("distill: augment works for classification and regression tasks; question "
                             "answering features carry answer positions that dropped tokens would move. "
@@ -133,22 +144,22 @@ class Distill(Compressor):
         t_model = teacher.model
         was_training, t_device = t_model.training, next(t_model.parameters()).device
         try:
-            result = train(student.model, features, student.tokenizer, cfg, seed=ctx.config.seed,
-                           progress=ctx.progress, description=f"compress: distill {n_current}->{len(keep)} layers",
-                           loss_fn=loss_fn)
+            out = train_phase(ctx, student, job.task, job.data, cfg, features=features, loss_fn=loss_fn,
+                              description=f"compress: distill {n_current}->{len(keep)} layers")
         finally:
             # The teacher is shared with later phases (evaluation, inference): leave it as found.
             t_model.to(t_device)
             t_model.train(was_training)
-        return student, {
-            "train": result.summary(), "trace": result.trace, "kept_layers": keep,
+        out.details.update({
+            "kept_layers": keep,
             "layer_map": {str(s): t for s, t in to_teacher.items()}, "teacher_layers": n_teacher,
             "student_layers": len(keep),
             "augment": {"copies": opts.augment, "mask_p": opts.augment_mask_p, "drop_p": opts.augment_drop_p,
                         "original_examples": originals, "train_examples": len(features)},
             "loss": {"temperature": opts.temperature, "alpha_kd": opts.alpha_kd,
                      "alpha_hidden": opts.alpha_hidden, "alpha_hard": opts.alpha_hard},
-        }
+        })
+        return out
 
     @staticmethod
     def _teacher_layers_of(current: Any, n_current: int, n_teacher: int) -> list[int]:
@@ -167,7 +178,26 @@ class Distill(Compressor):
         return select_layers(n_teacher, n_current, "uniform")
 
 
+#: what reports call the loss parts distill logs (the training loop adds ``loss``, the total)
+PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": "prediction distillation (distill)",
+                                       "hidden": "hidden-state distillation (distill)"})
+
+
+@hookimpl
+def greenprune_preflight(config: Any, teacher_config: Any) -> None:
+    """``layers``/``keep`` against the teacher's depth, from its config: before the fine-tune,
+    not after it. Checked where distill is the first compressor (it then cuts the teacher itself)."""
+    from greenprune_builtins.distill_student import select_layers
+
+    depth = getattr(teacher_config, "num_hidden_layers", None)
+    if config.compressors[0] != "distill" or not isinstance(depth, int):
+        return
+    opts = DistillOptions.model_validate(config.options.get("distill", {}))
+    select_layers(depth, opts.layers, opts.selection, opts.keep)
+
+
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("distill", factory=Distill, options=DistillOptions,
-                       description="drop encoder layers, then distill the teacher into the shallower student"))
+    register(Component("distill", factory=Distill, options=DistillOptions, phase_report=PHASE_REPORT,
+                       description="drop encoder layers, then distill the teacher into the shallower student "
+                                   "(epochs and learning_rate default to twice the run's train settings)"))

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from greenprune.api import (
+    Component,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    Task,
+    TaskData,
+    TrainOverrides,
+    Tuner,
+    finetune_cached,
+    hookimpl,
+    phase_config,
+    train_phase,
+)
 
-from greenprune.api import Component, Tuner, hookimpl
 
-
-class FinetuneOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: float | None = Field(None, gt=0, description="default: the run's train.epochs")
-    learning_rate: float | None = Field(None, gt=0, description="default: the run's train.learning_rate")
+class FinetuneOptions(TrainOverrides):
+    """``epochs`` and ``learning_rate`` only (default: the run's ``train`` settings)."""
 
 
 class Finetune(Tuner):
@@ -21,24 +30,18 @@ class Finetune(Tuner):
     def __init__(self, options: FinetuneOptions) -> None:
         self.options = options
 
-    def prepare(self, bundle: Any) -> None:
+    def prepare(self, bundle: ModelBundle) -> None:
         for p in bundle.model.parameters():
             p.requires_grad_(True)
 
-    def tune(self, ctx: Any, bundle: Any, task: Any, data: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.api import encode, finetune_cached, train
-
-        overrides = {k: v for k, v in self.options.model_dump().items() if v is not None}
-        cfg = ctx.config.train.model_copy(update=overrides)
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
+        cfg = phase_config(ctx, self.options.overrides())
         if bundle.pretrained:
             # Fine-tuning the pretrained model is exactly what the teacher phase did when the
             # settings match, so the cache returns the same model instead of training it twice.
             return finetune_cached(ctx, bundle, task, data, cfg, description="tune: finetune")
         self.prepare(bundle)
-        features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-        result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                       progress=ctx.progress, description="tune: finetune")
-        return bundle, {"train": result.summary(), "trace": result.trace, "cache_hit": False}
+        return train_phase(ctx, bundle, task, data, cfg, description="tune: finetune")
 
 
 @hookimpl

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune.api import Component, Compressor, hookimpl
+from greenprune.api import Component, CompressJob, Compressor, ModelBundle, PhaseOutput, RunContext, hookimpl
 
 
 class NoCompression(Compressor):
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        return job.pretrained.clone(origin=job.pretrained.origin), {"note": "no compression: pretrained model"}
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
+        return PhaseOutput(job.pretrained.clone(), {"note": "no compression: pretrained model"})
 
 
 @hookimpl

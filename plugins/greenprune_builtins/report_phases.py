@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from greenprune.api import MISSING, Doc, Fmt
+from greenprune.api import MISSING, Doc, Fmt, ReportInput
 from greenprune.api import report_facts as facts
 from greenprune.api import report_markup as fmt_
-from greenprune_builtins.report_sections import _group_heading, _no_runs, _run_label
+from greenprune_builtins.report_common import group_heading, no_runs, run_heading
 
 if TYPE_CHECKING:
     from greenprune.api import RunResult
@@ -17,14 +17,14 @@ if TYPE_CHECKING:
 class Phases:
     title = "Phases: time and energy"
 
-    def render(self, results: list[RunResult], fmt: Fmt) -> str:
-        doc = Doc(fmt)
+    def render(self, report: ReportInput, fmt: Fmt) -> str:
+        doc, results = Doc(fmt), report.results
         if not results:
-            return _no_runs(doc)
+            return no_runs(doc)
         for key, runs in facts.grouped(results).items():
-            doc.heading(_group_heading(key, runs))
+            doc.heading(group_heading(key, runs))
             for r in runs:
-                doc.heading(_run_label(r, runs) + (" — FAILED" if r.status == "failed" else ""), level=4)
+                doc.heading(run_heading(r, runs) + (" — FAILED" if r.status == "failed" else ""), level=4)
                 doc.para(_baseline_line(r))
                 co2, price, currency = facts.energy_factors(r)
                 headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Total (J)", "Baseline (J)",
@@ -58,13 +58,13 @@ def _optional_joules(v: float | None, method: str) -> str:
     return MISSING if v is None else fmt_.joules(v, method)
 
 
-def _derived(joules: float | None, co2: float | None, price: float | None) -> list[str]:
+def _derived(total_j: float | None, co2: float | None, price: float | None) -> list[str]:
     cells = []
     if co2 is not None:
-        g = facts.co2_grams(joules, co2)
+        g = facts.co2_grams(total_j, co2)
         cells.append(MISSING if g is None else fmt_.sig3(g))
     if price is not None:
-        c = facts.cost(joules, price)
+        c = facts.cost(total_j, price)
         cells.append(MISSING if c is None else fmt_.sig3(c))
     return cells
 
@@ -105,10 +105,3 @@ def _total_rows(r: RunResult, co2: float | None, price: float | None) -> list[li
         rows.append([*lead, meter, covers, method, fmt_.joules(total, method), _optional_joules(base, method),
                      _optional_joules(dyn, method), "", "", *_derived(total, co2, price)])
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# layers
-# ---------------------------------------------------------------------------------------------
-
-#: known per-layer keys (greenprune.modeling.per_layer_sizes) and their column titles

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import MISSING, Component, Doc, Fmt, ReportInput, hookimpl
 from greenprune.api import report_facts as facts
 from greenprune.api import report_markup as fmt_
+from greenprune_builtins.report_common import group_heading, no_runs, run_heading
 
 if TYPE_CHECKING:
     from greenprune.api import InferenceFigures, MemoryFigures, RunResult
@@ -88,18 +89,15 @@ def _memory(doc: Doc, r: RunResult) -> None:
 class Runtimes:
     title = "Runtimes and memory"
 
-    def render(self, results: list[RunResult], fmt: Fmt) -> str:
+    def render(self, report: ReportInput, fmt: Fmt) -> str:
         doc = Doc(fmt)
-        ok = [r for r in results if r.status == "ok"]
+        ok = [r for r in report.results if r.status == "ok"]
         if not ok:
-            return doc.para("No runs.", note=True).render()
+            return no_runs(doc)
         for key, runs in facts.grouped(ok).items():
-            doc.heading(f"Teacher {key[0]} on {key[1]}")
-            labels = facts.variants(runs)
+            doc.heading(group_heading(key, runs))
             for r in runs:
-                s = facts.target_sparsity(r)
-                doc.heading(f"{labels[r.run_key]}" + (f", sparsity {fmt_.percent(s)}" if s is not None else "")
-                            + f" (run {r.run_key})", level=4)
+                doc.heading(run_heading(r, runs), level=4)
                 if r.teacher.runtimes or r.student.runtimes:
                     doc.para("Speed-up over the teacher in eager PyTorch at the same batch size and threads:")
                     _matrix(doc, r)
@@ -119,5 +117,5 @@ class Runtimes:
 
 @hookimpl
 def greenprune_register_report_sections(register: Callable[[Component], None]) -> None:
-    register(Component(name="runtimes", factory=lambda _opts: Runtimes(), description=(
+    register(Component(name="runtimes", factory=lambda _opts: Runtimes(), order=450, description=(
         "per run: speed-up matrix runtime x batch x threads, memory, ONNX parity, phase peak memory")))

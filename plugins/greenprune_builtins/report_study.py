@@ -1,9 +1,10 @@
 """The study report section: a sweep's trade-offs per (teacher, task).
 
-Figures (from :mod:`greenprune.report.study_figures` and :mod:`greenprune.report.trace_figures`):
-every task metric after compression and after tuning vs sparsity (STS-B: Pearson and Spearman),
-inference energy and training time vs sparsity, accuracy-vs-energy Pareto frontiers, CoFi's
-lambdas and the loss parts over steps. Tables: the runs on each Pareto frontier, and per-layer
+Figures (from :mod:`greenprune_builtins.report_study_figures` and
+:mod:`greenprune_builtins.report_traces`): every task metric after compression and after tuning vs
+sparsity (STS-B: Pearson and Spearman), inference energy and training time vs sparsity,
+accuracy-vs-energy Pareto frontiers, the figures each compressor's phase report draws from its
+traces (CoFi: its lambdas) and the loss parts over steps. Tables: the runs on each Pareto frontier, and per-layer
 Q/K/V and FFN up-projection widths of every run side by side (removed blocks show as None).
 
 A plugin of its own (entry point ``report-study``) so it can be disabled on its own
@@ -16,20 +17,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.api import MISSING, Component, Doc, Fmt, hookimpl
+from greenprune.api import MISSING, Component, Doc, FigureFile, Fmt, ReportInput, hookimpl
 from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 
 if TYPE_CHECKING:
-    from greenprune.api import FigureFile, RunResult
+    from greenprune.api import RunResult
 
 
 class Study:
     title = "Study: trade-offs across runs"
 
-    def render(self, results: list[RunResult], fmt: Fmt) -> str:
-        from greenprune.report.study_figures import energy_source, source_label
+    def render(self, report: ReportInput, fmt: Fmt) -> str:
+        from greenprune_builtins.report_study_figures import energy_source, source_label
 
-        doc = Doc(fmt)
+        doc, results = Doc(fmt), report.results
         if not results:
             return doc.para("No runs.", note=True).render()
         for key, runs in facts.grouped(results).items():
@@ -46,17 +48,20 @@ class Study:
                 doc.table(["Run", "Target sparsity", "Structured sparsity", "Unstructured sparsity", "Metric",
                            "J per example"], _frontier_rows(ok, source))
             _layer_tables(doc, ok)
-        doc.para("Figures follow: metric vs sparsity after compression and after tuning, inference energy and "
-                 "training time vs sparsity, Pareto frontiers, CoFi's λ1/λ2 and loss parts per step. Size vs "
-                 "sparsity and speed-up vs size are in the Comparison section.", note=True)
+        # The compressors' own trace figures are named by their phase reports (CoFi: "CoFi's λ1/λ2").
+        shown = ["metric vs sparsity after compression and after tuning",
+                 "inference energy and training time vs sparsity", "Pareto frontiers",
+                 *(s.figures_summary for s in report.phase_reports.values() if s.figures_summary)]
+        doc.para(f"Figures follow: {', '.join(shown)} and loss parts per step. Size vs sparsity and speed-up vs "
+                 "size are in the Comparison section.", note=True)
         return doc.render()
 
-    def figures(self, results: list[RunResult], fig_dir: Path) -> list[FigureFile]:
-        from greenprune.report.study_figures import study_figures
+    def figures(self, report: ReportInput, fig_dir: Path) -> list[FigureFile]:
+        from greenprune_builtins.report_study_figures import study_figures
 
         out: list[FigureFile] = []
-        for key, runs in facts.grouped(results).items():
-            out += study_figures(key, runs, fig_dir)
+        for key, runs in facts.grouped(report.results).items():
+            out += study_figures(report, key, runs, fig_dir)
         return out
 
 
@@ -70,30 +75,23 @@ def _facts(ok: list[RunResult]) -> list[str]:
 
 
 def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
-    from greenprune.api import report_markup as markup
-    from greenprune.report.study_figures import inference_joules, pareto_front
+    from greenprune_builtins.report_study_figures import inference_joules, pareto_front
 
-    metric, splits = facts.primary_metric(ok[0]), facts.dev_splits(ok)
-    if metric is None or not splits:
+    primary, splits = facts.primary_metric(ok[0]), facts.dev_splits(ok)
+    if primary is None or not splits:
         return []
     points: dict[tuple[float, float], RunResult] = {}
     for r in ok:
-        x, y = inference_joules(r.student, source), facts.value(r.student, splits[0], metric)
+        x, y = inference_joules(r.student, source), facts.value(r.student, splits[0], primary)
         if x is not None and y is not None:
             points.setdefault((x, y), r)
     rows = []
     for x, y in pareto_front(list(points)):
         r = points[(x, y)]
-        rows.append([_label(r, ok), markup.percent(facts.target_sparsity(r)),
-                     markup.percent(facts.measured_sparsity(r.student)),
-                     markup.percent(facts.unstructured_sparsity(r.student)), markup.metric(y), f"{markup.sig3(x)} J"])
+        rows.append([facts.run_label(r, ok), fmt_.percent(facts.target_sparsity(r)),
+                     fmt_.percent(facts.measured_sparsity(r.student)),
+                     fmt_.percent(facts.unstructured_sparsity(r.student)), fmt_.metric(y), f"{fmt_.sig3(x)} J"])
     return rows
-
-
-def _label(r: RunResult, runs: list[RunResult]) -> str:
-    from greenprune.report.trace_figures import run_label
-
-    return run_label(r, runs)
 
 
 def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
@@ -107,7 +105,7 @@ def _layer_tables(doc: Doc, ok: list[RunResult]) -> None:
     teacher = next((r.teacher.size.layers for r in with_layers if r.teacher.size and r.teacher.size.layers), None)
     if teacher:
         columns.append(("teacher", dict(enumerate(teacher))))
-    labels = [_label(r, ok) for r in with_layers]
+    labels = [facts.run_label(r, ok) for r in with_layers]
     remapped = False
     for r, label in zip(with_layers, labels, strict=True):
         unique = label if labels.count(label) == 1 else f"{label} ({r.run_key})"
@@ -138,7 +136,7 @@ def _ffn(layers: dict[int, dict[str, Any]], i: int) -> str:
 
 
 def sections() -> list[Component]:
-    return [Component(name="study", factory=lambda _opts: Study(),
+    return [Component(name="study", factory=lambda _opts: Study(), order=500,
                       description="sweep trade-offs: metric/energy/time vs sparsity, Pareto, lambdas, "
                                   "loss parts, per-layer Q/K/V and FFN widths")]
 

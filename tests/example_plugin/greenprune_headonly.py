@@ -1,24 +1,36 @@
 """An example third-party greenprune plugin: the ``head-only`` tuner (a linear probe).
 
 Installed as its own distribution, found through the ``greenprune`` entry-point group, and used
-by ``greenprune bench --tuner head-only`` without any change to greenprune itself.
+by ``greenprune bench --tuner head-only`` without any change to greenprune itself. It imports only
+``greenprune.api``, the public plugin API.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from greenprune.api import Component, ModelBundle, RunContext, Task, TaskData, Tuner, encode, hookimpl, train
+from greenprune.api import (
+    Component,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    Task,
+    TaskData,
+    TrainOverrides,
+    Tuner,
+    hookimpl,
+    phase_config,
+    train_phase,
+)
 
 
-class HeadOnlyOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class HeadOnlyOptions(TrainOverrides):  # epochs and learning_rate, like every component that trains
     learning_rate: float = Field(1e-3, gt=0, description="a probe wants a larger rate than a fine-tune")
 
 
-class HeadOnly(Tuner):
+class HeadOnly(Tuner):  # subclassing the protocol inherits its optional members' defaults
     def __init__(self, options: HeadOnlyOptions) -> None:
         self.options = options
 
@@ -26,16 +38,12 @@ class HeadOnly(Tuner):
         for name, p in bundle.model.named_parameters():
             p.requires_grad_(name.startswith(("classifier", "bert.pooler")))
 
-    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> tuple[
-        ModelBundle, dict[str, Any]
-    ]:
+    def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         self.prepare(bundle)
-        cfg = ctx.config.train.model_copy(update={"learning_rate": self.options.learning_rate})
-        features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
-        result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed,
-                       progress=ctx.progress, description="tune: head-only")
-        trainable = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
-        return bundle, {"train": result.summary(), "trace": result.trace, "trainable_params": trainable}
+        out = train_phase(ctx, bundle, task, data, phase_config(ctx, self.options.overrides()),
+                          description="tune: head-only")
+        out.details["trainable_params"] = sum(p.numel() for p in bundle.model.parameters() if p.requires_grad)
+        return out
 
 
 @hookimpl

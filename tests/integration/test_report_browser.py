@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greenprune_builtins.report_sections import sections as builtin_sections
-from greenprune_builtins.report_study import sections as study_sections
 
 from greenprune.report import render_reports
 from tests.unit.test_study_figures import study_results
@@ -90,7 +88,7 @@ def test_probe_catches_broken_pages(tmp_path: Path) -> None:
 
 def test_report_renders_cleanly_in_chromium(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    _, page = render_reports(study_results(), out, builtin_sections() + study_sections())
+    _, page = render_reports(study_results(), out)
     found = browse(page, tmp_path)
     assert found["errors"] == [], "\n".join(found["errors"] + found["console"])
     figures = page.read_text(encoding="utf-8").count("<figure>")

@@ -119,9 +119,10 @@ def test_tuner_trains_only_trainable_params(tiny_teacher: Path) -> None:
     ctx = SimpleNamespace(config=SimpleNamespace(train=TrainConfig(epochs=2, batch_size=8, max_length=16,
                                                                    logging_steps=1), seed=0),
                           progress=Progress(quiet=True))
-    out, details = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    phase = AdapterTuner(AdapterOptions(epochs=1)).tune(ctx, bundle, task, TaskData(rows, {}, "test"))
+    out, details = phase.value, phase.details
     assert out is bundle and details["train"]["steps"] == 2 and details["adapters"] == 4
-    assert details["trace"] and details["adapter_params"] == adapter_params(model)
+    assert phase.trace and details["adapter_params"] == adapter_params(model)
     assert details["total_params"] == sum(p.numel() for p in model.parameters())
     trainable = set(task_parameter_names(model))
     assert details["trainable_params"] == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
@@ -203,10 +204,12 @@ def test_layers_of_different_ffn_widths() -> None:
 
 
 def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
-    models = pytest.importorskip("greenprune.models")
-    from greenprune.models import CofiMasks, from_hf_bert, to_compact
+    from greenprune_builtins.cofi.masks import CofiMasks
+    from greenprune_builtins.cofi.shrink import to_compact
 
-    model = from_hf_bert(tiny()).eval()
+    from greenprune.structure.compact import compact_classes, from_hf
+
+    model = from_hf(tiny()).eval()
     insert_adapters(model, bottleneck=4)
     with torch.no_grad():
         for _, a in iter_adapters(model):
@@ -216,10 +219,10 @@ def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
     hidden_z[::3] = 0
     masks = CofiMasks(hidden_z=hidden_z, ffn_z=torch.tensor([0.0, 1.0]), mha_z=torch.tensor([1.0, 0.0]))
     with torch.no_grad():
-        masked = model(**batch(), masks=masks).logits
+        masked = model(**batch(), unit_scales=masks.scales()).logits
     events: list = []
     compact = to_compact(model, masks, events).eval()
-    assert isinstance(compact.config, models.CompactBertConfig)
+    assert isinstance(compact.config, compact_classes("bert").config)
     # Pruning rebuilds the model without adapters; they follow the surgery events of their blocks.
     assert transfer_adapters(model, compact, events) == 2
     assert [n for n, _ in iter_adapters(compact)] == ["bert.encoder.layer.0.attention.output",

@@ -87,11 +87,12 @@ def tiny_job(tmp_path: Path, tuner: Any, sparsity: float = 0.5, layers: int = 3,
 def test_cofi_prunes_to_a_compact_model_equal_to_the_masked_one(tmp_path: Path, distill: bool) -> None:
     ctx, job = tiny_job(tmp_path, Finetune(FinetuneOptions()))
     before = {k: v.clone() for k, v in job.teacher.model.state_dict().items()}
-    bundle, details = Cofi(CofiOptions(distill=distill, mask_lr=0.5, lambda_lr=0.5)).compress(ctx, job)
+    phase = Cofi(CofiOptions(distill=distill, mask_lr=0.5, lambda_lr=0.5)).compress(ctx, job)
+    bundle, details = phase.value, phase.details
     assert bundle.model.config.model_type == "greenprune-bert"
     assert details["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
     assert 0 <= details["measured_sparsity_of_input"] < 1
-    trace = details["trace"]
+    trace = phase.trace
     assert trace and {"expected_sparsity", "target", "lambda_1", "lambda_2", "lagrangian", "loss"} <= set(trace[-1])
     assert ("pred" in trace[-1] and "layer" in trace[-1]) == distill
     # the teacher is untouched
@@ -103,7 +104,8 @@ def test_cofi_with_adapters_keeps_them_through_pruning(tmp_path: Path) -> None:
     from greenprune_builtins.adapters.modules import adapter_specs
 
     ctx, job = tiny_job(tmp_path, AdapterTuner(AdapterOptions(bottleneck=4)), sparsity=0.6)
-    bundle, details = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    phase = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    bundle, details = phase.value, phase.details
     assert adapter_specs(bundle.model)  # adapters survived physical pruning
     assert details["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
     assert not any("adapter" in n for n, _ in job.teacher.model.named_parameters())

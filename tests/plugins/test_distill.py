@@ -299,14 +299,15 @@ def test_compress_trains_a_shallower_student_and_leaves_the_teacher_alone(bert_d
 
     job = _job(bert_dir, regression=False, tuner=Finetune(FinetuneOptions()))
     teacher_before = _state(job.teacher.model)
-    student, details = Distill(DistillOptions(layers=2)).compress(_ctx(), job)
+    phase = Distill(DistillOptions(layers=2)).compress(_ctx(), job)
+    student, details = phase.value, phase.details
 
     assert student.model.config.num_hidden_layers == 2 and len(student.model.bert.encoder.layer) == 2
     assert student.origin == "compressed:distill" and student.info["teacher_layer_ids"] == [1, 3]
     assert details["kept_layers"] == [1, 3] and details["layer_map"] == {"0": 1, "1": 3}
     assert details["teacher_layers"] == TEACHER_LAYERS and details["train"]["steps"] == 3
-    assert len(details["trace"]) == 3
-    assert all({"kd", "hidden", "hard", "loss"} <= set(row) for row in details["trace"])
+    assert len(phase.trace) == 3
+    assert all({"kd", "hidden", "hard", "loss"} <= set(row) for row in phase.trace)
     # the teacher: same weights, same depth, same (eval) mode
     assert all(torch.equal(v, teacher_before[k]) for k, v in job.teacher.model.state_dict().items())
     assert job.teacher.model.config.num_hidden_layers == TEACHER_LAYERS and not job.teacher.model.training
@@ -333,10 +334,11 @@ def test_regression_with_explicit_layers_and_a_tuner_that_freezes(bert_dir: Path
     tuner = _FrozenEmbeddingsTuner()
     job = _job(bert_dir, regression=True, tuner=tuner)
     opts = DistillOptions(keep=[0, 3], alpha_hard=0.5, alpha_hidden=0.0, epochs=1.0)
-    student, details = Distill(opts).compress(_ctx(steps=2), job)
+    phase = Distill(opts).compress(_ctx(steps=2), job)
+    student, details = phase.value, phase.details
     assert tuner.prepared == [student]
     assert details["kept_layers"] == [0, 3] and student.model.config.num_labels == 1
-    assert all("kd" in row and "hard" in row and "hidden" not in row for row in details["trace"])
+    assert all("kd" in row and "hard" in row and "hidden" not in row for row in phase.trace)
     emb = "bert.embeddings.word_embeddings.weight"
     assert torch.equal(student.model.state_dict()[emb], job.teacher.model.state_dict()[emb])
 
@@ -386,7 +388,8 @@ def test_augmented_copies_mask_and_drop_ordinary_tokens_only(bert_dir: Path) -> 
 
 def test_distill_with_augmentation_trains_on_the_copies(bert_dir: Path) -> None:
     job = _job(bert_dir, regression=True, tuner=Finetune(FinetuneOptions()))
-    _, details = Distill(DistillOptions(layers=2, augment=2, epochs=1.0)).compress(_ctx(steps=None), job)
+    phase = Distill(DistillOptions(layers=2, augment=2, epochs=1.0)).compress(_ctx(steps=None), job)
+    _, details = phase.value, phase.details
     assert details["augment"]["original_examples"] == 32 and details["augment"]["train_examples"] == 96
     assert details["train"]["steps"] == 12  # 96 examples / batch 8, one epoch
 

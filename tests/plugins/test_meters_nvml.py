@@ -169,17 +169,26 @@ def test_no_driver_and_no_gpu(fake: FakeNvml) -> None:
     assert not ok and why == "NVML found no GPU"
 
 
-def test_torch_is_synchronised_only_when_already_imported(
+def test_torch_is_synchronised_by_the_core_once_per_edge_only_when_already_imported(
         fake: FakeNvml, monkeypatch: pytest.MonkeyPatch) -> None:
+    from greenprune.metering import metered
+
     calls: list[str] = []
     cuda = types.SimpleNamespace(is_available=lambda: True, is_initialized=lambda: True,
                                  synchronize=lambda: calls.append("sync"))
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     fake.gpus = [FakeGpu()]
     m = NvmlMeter()
-    m.stop(m.start())
+    m.stop(m.start())  # the meter alone never synchronises
+    assert calls == []
+    with metered([m, m]) as window:  # two meters, still one sync per edge
+        calls.append("work")
     m.close()
-    assert calls == ["sync", "sync"]
+    assert calls == ["sync", "work", "sync"] and len(window.readings) == 2
+    monkeypatch.delitem(sys.modules, "torch")
+    with metered([m]):
+        pass
+    assert calls == ["sync", "work", "sync"]
 
 
 def test_power_integrator_trapezoid() -> None:

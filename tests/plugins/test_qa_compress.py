@@ -77,14 +77,15 @@ def test_prediction_losses_cover_start_and_end() -> None:
 def test_cofi_prunes_a_qa_model_exactly_and_it_reloads(tmp_path: Path) -> None:
     from transformers import AutoModelForQuestionAnswering
 
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes)
 
     ctx, job = qa_job(tmp_path, Finetune(FinetuneOptions()))
-    bundle, details = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    phase = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    bundle, details = phase.value, phase.details
     model = bundle.model
     assert type(model).__name__ == "CompactBertForQuestionAnswering"
     assert details["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
-    assert {"pred", "layer"} <= set(details["trace"][-1])
+    assert {"pred", "layer"} <= set(phase.trace[-1])
     model.save_pretrained(tmp_path / "student")
     again = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "student").eval()
     inputs = job.teacher.tokenizer(["Who won?"], ["The Denver Broncos won."], return_tensors="pt")
@@ -99,7 +100,8 @@ def test_cofi_with_adapters_on_qa(tmp_path: Path) -> None:
     from greenprune_builtins.adapters.modules import adapter_specs
 
     ctx, job = qa_job(tmp_path, AdapterTuner(AdapterOptions(bottleneck=4)), sparsity=0.6)
-    bundle, details = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    phase = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)
+    bundle, details = phase.value, phase.details
     assert adapter_specs(bundle.model) and details["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
     job.tuner.prepare(bundle)  # what the tuning phase does next: the QA head trains with the adapters
     trainable = {n for n, p in bundle.model.named_parameters() if p.requires_grad}
@@ -108,9 +110,10 @@ def test_cofi_with_adapters_on_qa(tmp_path: Path) -> None:
 
 def test_distill_a_qa_model(tmp_path: Path) -> None:
     ctx, job = qa_job(tmp_path, Finetune(FinetuneOptions()))
-    bundle, details = Distill(DistillOptions(layers=1)).compress(ctx, job)
+    phase = Distill(DistillOptions(layers=1)).compress(ctx, job)
+    bundle = phase.value
     assert bundle.model.config.num_hidden_layers == 1 and hasattr(bundle.model, "qa_outputs")
-    assert details["trace"] and "kd" in details["trace"][-1] and "hard" in details["trace"][-1]
+    assert phase.trace and "kd" in phase.trace[-1] and "hard" in phase.trace[-1]
 
 
 def test_finetune_cache_reloads_the_qa_head(tmp_path: Path) -> None:
@@ -119,9 +122,10 @@ def test_finetune_cache_reloads_the_qa_head(tmp_path: Path) -> None:
     ctx, job = qa_job(tmp_path, Finetune(FinetuneOptions()))
     ctx.cache_dir = tmp_path / "cache"
     cfg = ctx.config.train.model_copy(update={"epochs": 1})
-    _, details = finetune_cached(ctx, job.pretrained, TASK, job.data, cfg, "teacher")
-    again, cached = finetune_cached(ctx, job.pretrained, TASK, job.data, cfg, "teacher")
-    assert not details["cache_hit"] and cached["cache_hit"]
-    assert type(again.model).__name__ == "BertForQuestionAnswering"
+    first = finetune_cached(ctx, job.pretrained, TASK, job.data, cfg, "teacher")
+    again = finetune_cached(ctx, job.pretrained, TASK, job.data, cfg, "teacher")
+    assert not first.cache_hit and again.cache_hit and again.trace == first.trace
+    assert again.details["cache_key"] == first.details["cache_key"]
+    assert type(again.value.model).__name__ == "BertForQuestionAnswering"
     wider = QATask(**{**TASK.__dict__, "max_length": 64})  # other windows, other features: another entry
-    assert finetune_cached(ctx, job.pretrained, wider, job.data, cfg, "teacher")[1]["cache_hit"] is False
+    assert finetune_cached(ctx, job.pretrained, wider, job.data, cfg, "teacher").cache_hit is False

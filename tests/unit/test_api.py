@@ -19,11 +19,7 @@ BUILTINS = REPO / "plugins" / "greenprune_builtins"
 #: private imports that move out of the core with the rest of issue 16 (the CoFi model layer and
 #: the report figures go into their plugins); shrink this, never grow it
 TRANSITIONAL = {
-    "cofi/final_masks.py": {"greenprune.models"},
-    "cofi/pruning.py": {"greenprune.models"},
-    "adapters/io.py": {"greenprune.models", "greenprune.saved"},
-    "report_sections.py": {"greenprune.report.figures"},
-    "report_study.py": {"greenprune.report.study_figures", "greenprune.report.trace_figures"},
+    "adapters/io.py": {"greenprune.saved"},
 }
 
 
@@ -63,9 +59,7 @@ def test_core_never_imports_the_public_api_or_builtins() -> None:
             continue
         imports = _greenprune_imports(path)
         assert "greenprune.api" not in imports, path
-        # report/__init__.py's default_sections goes with the report half of issue 16
-        if path.relative_to(REPO).as_posix() != "greenprune/report/__init__.py":
-            assert not any(i.startswith("greenprune_builtins") for i in _all_imports(path)), path
+        assert not any(i.startswith("greenprune_builtins") for i in _all_imports(path)), path
 
 
 def test_every_exported_name_resolves_and_import_stays_light() -> None:
@@ -83,8 +77,8 @@ def test_a_component_missing_a_protocol_member_is_one_clear_error() -> None:
 
     comp = Component("half", factory=lambda _o: Half())
     comp.kind = "tuner"
-    with pytest.raises(UserError, match=r"tuner 'half' \(Half\) lacks on_surgery, train_overrides, tune; subclass "
-                                        r"greenprune.api.Tuner"):
+    with pytest.raises(UserError, match=r"tuner 'half' \(Half\) lacks on_surgery, state_keys, train_overrides, "
+                                        r"tune; subclass greenprune.api.Tuner"):
         comp.build()
 
 

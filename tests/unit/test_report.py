@@ -11,6 +11,7 @@ import pytest
 from greenprune.components import Component
 from greenprune.report import render_reports
 from greenprune.report.markup import sig3
+from greenprune.report.types import ReportInput
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
@@ -115,7 +116,8 @@ def test_files_written(rendered: tuple[Path, str, str]) -> None:
     out, md, _ = rendered
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     links = re.findall(r"!\[[^\]]*\]\((figures/[^)]+\.png)\)", md)
-    assert len(links) == 3  # metric, size, speed-up for the one (teacher, task) group
+    comparison = [link for link in links if link.startswith("figures/comparison-")]
+    assert len(comparison) == 3  # metric, size, speed-up for the one (teacher, task) group
     for link in links:
         assert (out / link).is_file() and (out / link).read_bytes().startswith(b"\x89PNG")
     assert "failed to render" not in md
@@ -181,13 +183,13 @@ def test_empty_and_custom_sections(tmp_path: Path) -> None:
     class Broken:
         title = "Broken"
 
-        def render(self, results: list[RunResult], fmt: str) -> str:
+        def render(self, report: ReportInput, fmt: str) -> str:
             raise ValueError("boom")
 
     class Hello:
         title = "Hello"
 
-        def render(self, results: list[RunResult], fmt: str) -> str:
+        def render(self, report: ReportInput, fmt: str) -> str:
             return "<p>hi</p>" if fmt == "html" else "hi"
 
     sections = [Component(name="broken", factory=lambda _o: Broken()),

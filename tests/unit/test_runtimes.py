@@ -13,7 +13,7 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from greenprune.config import InferenceConfig
 from greenprune.memory import peak_memory, weight_bytes
-from greenprune.models import CompactBertConfig, CompactBertForSequenceClassification
+from greenprune.structure.compact import compact_classes
 
 
 def _hf(labels: int = 2) -> BertForSequenceClassification:
@@ -23,11 +23,12 @@ def _hf(labels: int = 2) -> BertForSequenceClassification:
     return BertForSequenceClassification(cfg).eval()
 
 
-def _compact() -> CompactBertForSequenceClassification:
+def _compact() -> torch.nn.Module:
     # uneven layers and a layer without attention: the shapes CoFi leaves
     torch.manual_seed(0)
-    cfg = CompactBertConfig.from_bert_config(_hf(1).config, layer_heads=[1, 0, 3], layer_ffn=[8, 24, 0])
-    return CompactBertForSequenceClassification(cfg).eval()
+    classes = compact_classes("bert")
+    return classes.sequence(classes.config.from_hf_config(_hf(1).config, layer_heads=[1, 0, 3],
+                                                          layer_ffn=[8, 24, 0])).eval()
 
 
 def _batch(n: int, seq: int) -> dict[str, torch.Tensor]:

@@ -7,16 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from greenprune_builtins.report_sections import sections as builtin_sections
 from greenprune_builtins.report_study import Study
-from greenprune_builtins.report_study import sections as study_sections
+from greenprune_builtins.report_study_figures import pareto_front, study_figures, training_joules, training_source
 
-from greenprune.report import render_reports
-from greenprune.report.study_figures import pareto_front, study_figures, training_joules, training_source
+from greenprune.components import collect
+from greenprune.plugins import make_plugin_manager
+from greenprune.report import phase_reports, render_reports
+from greenprune.report.types import ReportInput
 from greenprune.results import EnergyReading, InferenceFigures, ModelReport, ModelSize, PhaseRecord, RunResult
 
 STSB = {"name": "stsb", "title": "GLUE STS-B", "kind": "regression", "metrics": ["pearson", "spearman"],
         "primary_metric": "pearson", "dev_splits": ["dev"], "source": "local TSV", "sizes": {"train": 64}}
+
+
+def report_input(results: list[RunResult]) -> ReportInput:
+    """The runs with the installed compressors' phase reports (CoFi's lambdas and loss names, distill's)."""
+    return ReportInput(results, phase_reports(collect(make_plugin_manager())))
 
 
 def energy(joules: float | None, meter: str = "rapl", covers: str = "cpu-package",
@@ -109,7 +115,7 @@ def study_results() -> list[RunResult]:
 def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fig_dir = tmp_path_factory.mktemp("figs")
     runs = [r for r in study_results() if r.config["task"] == "stsb"]
-    found = study_figures(("minilm", "stsb"), runs, fig_dir)
+    found = study_figures(report_input(runs), ("minilm", "stsb"), runs, fig_dir)
     return {re.sub(r"^study-minilm-stsb-", "", p.name).removesuffix(".png"): p for _, p in found}
 
 
@@ -123,10 +129,10 @@ def test_every_study_figure_is_drawn(figures: dict[str, Path]) -> None:
 
 def test_figures_skipped_without_data(tmp_path: Path) -> None:
     rte = [r for r in study_results() if r.config["task"] == "rte"]
-    names = [p.name for _, p in study_figures(("minilm", "rte"), rte, tmp_path)]
+    names = [p.name for _, p in study_figures(report_input(rte), ("minilm", "rte"), rte, tmp_path)]
     assert names == ["study-minilm-rte-accuracy-vs-sparsity.png"]  # no energy, times or traces recorded
     failed = [r for r in study_results() if r.status == "failed"]
-    assert study_figures(("minilm", "stsb"), failed, tmp_path) == []
+    assert study_figures(report_input(failed), ("minilm", "stsb"), failed, tmp_path) == []
 
 
 def test_pareto_front_keeps_undominated_points() -> None:
@@ -144,7 +150,7 @@ def test_training_energy_is_one_meter_and_never_from_cache() -> None:
 
 
 def test_section_layer_tables_and_frontier() -> None:
-    md = Study().render(study_results(), "markdown")
+    md = Study().render(report_input(study_results()), "markdown")
     assert not re.search(r"^## ", md, re.M) and "### Teacher minilm on stsb" in md
     qkv = md[md.index("Q/K/V output widths"):md.index("FFN up-projection")]
     # distill+cofi at 60%: attention of layer 0 removed, layer 2 absent (distilled to 2 layers)
@@ -156,12 +162,12 @@ def test_section_layer_tables_and_frontier() -> None:
     ffn = md[md.index("FFN up-projection"):]
     assert "| 2 | 1536 |" in ffn and "None" in ffn
     assert "Pareto frontier" in md and "(rapl: cpu-package, measured: counter)" in md
-    html = Study().render(study_results(), "html")
+    html = Study().render(report_input(study_results()), "html")
     assert "<table>" in html and "None" in html
 
 
 def test_full_report_with_study_section(tmp_path: Path) -> None:
-    md, html = render_reports(study_results(), tmp_path, builtin_sections() + study_sections())
+    md, html = render_reports(study_results(), tmp_path)
     text = md.read_text(encoding="utf-8")
     assert "## Study: trade-offs across runs" in text and "failed to render" not in text
     links = re.findall(r"!\[[^\]]*\]\((figures/study-[^)]+\.png)\)", text)
@@ -186,7 +192,7 @@ def test_layer_tables_put_a_distilled_students_layers_in_their_teacher_rows() ->
     dc60 = next(r for r in runs if r.run_key == "dc-60")
     distill = next(p for p in dc60.phases if p.name == "compress:distill")
     distill.details["layer_map"] = {"0": 0, "1": 2}  # kept teacher layers 0 and 2
-    md = Study().render(runs, "markdown")
+    md = Study().render(report_input(runs), "markdown")
     qkv = md[md.index("Q/K/V output widths"):md.index("FFN up-projection")]
     assert "dropped by the student" in qkv
     header = next(line for line in qkv.splitlines() if line.startswith("| Teacher layer"))

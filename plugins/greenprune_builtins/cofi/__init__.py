@@ -14,17 +14,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from greenprune.api import Component, Compressor, hookimpl
+from greenprune.api import (
+    Component,
+    CompressJob,
+    Compressor,
+    ModelBundle,
+    PhaseOutput,
+    RunContext,
+    TrainOverrides,
+    UserError,
+    hookimpl,
+)
 
 GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
 
 
-class CofiOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: float | None = Field(None, gt=0, description="pruning epochs (default: the run's train.epochs)")
-    learning_rate: float | None = Field(None, gt=0, description="model weights (default: train.learning_rate)")
+class CofiOptions(TrainOverrides):
+    """``epochs`` (pruning epochs) and ``learning_rate`` (model weights) default to the run's."""
+
     mask_lr: float = Field(0.1, gt=0, description="learning rate of the gates' log-alpha")
     lambda_lr: float = Field(0.1, gt=0, description="learning rate (ascent) of lambda_1 and lambda_2")
     sparsity_warmup: float = Field(0.5, ge=0, le=1, description="share of pruning steps over which the target rises")
@@ -52,8 +61,7 @@ class Cofi(Compressor):
     def __init__(self, options: CofiOptions) -> None:
         self.options = options
 
-    def compress(self, ctx: Any, job: Any) -> tuple[Any, dict[str, Any]]:
-        from greenprune.api import UserError
+    def compress(self, ctx: RunContext, job: CompressJob) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.cofi.pruning import prune
 
         if job.sparsity is None:
@@ -63,5 +71,9 @@ class Cofi(Compressor):
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True,
+    from greenprune_builtins.cofi.report import PHASE_REPORT
+
+    # A CoFi student is a compact model without gates: a second CoFi pass has nothing to prune with.
+    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, accepts_own_output=False,
+                       phase_report=PHASE_REPORT,
                        description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))

@@ -4,37 +4,41 @@ Lagrangian sparsity term, then deterministic masks and physical pruning into a c
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenprune_builtins.cofi.distillation import default_teacher_layers, layer_loss, output_logits, prediction_loss
 from greenprune_builtins.cofi.final_masks import final_masks
 from greenprune_builtins.cofi.lagrangian import LagrangianController
+
+if TYPE_CHECKING:
+    from greenprune.api import CompressJob, ModelBundle, PhaseOutput, RunContext
+    from greenprune_builtins.cofi import CofiOptions
 
 #: Pruning steps the Lagrangian controller needs to reach and hold its target. Measured on a
 #: 6-layer BERT with the default rates and warm-up (half the steps): 200 steps overshoot (0.6 ends
 #: at 0.8-0.95, 0.9 prunes everything), 400 land within 0.05, 600 within 0.012 of 0.6 and 0.9.
 SETTLE_STEPS = 500
 
-def dense_student(model: Any) -> Any:
-    """The model to prune as greenprune's compact BERT (dense): HF BERT of any depth converts."""
-    from greenprune.api import UserError
-    from greenprune.models import MODEL_TYPE, from_hf_bert
+def dense_student(model: Any, tuner: Any) -> Any:
+    """The model to prune as greenprune's compact encoder (dense): a HF encoder of a known family
+    (BERT, RoBERTa; any depth) converts, leaving out the state the tuner declares its own."""
+    from greenprune.api import FAMILIES, UserError, family_of, from_hf, is_compact
 
-    if getattr(model.config, "model_type", "") == MODEL_TYPE:  # already compact (any head): prune a copy
+    if is_compact(model):  # already compact (any head): prune a copy
         import copy
 
         return copy.deepcopy(model)
-    if getattr(model.config, "model_type", "") == "bert":
-        return from_hf_bert(model)
-    raise UserError(f"cofi prunes BERT models; got a {type(model).__name__} "
-                    f"({getattr(model.config, 'model_type', '?')}). Use a BERT teacher")
+    if family_of(model) is not None:
+        return from_hf(model, exclude=tuner.state_keys(model) if tuner is not None else ())
+    raise UserError(f"cofi prunes encoders of the families {', '.join(f.name for f in FAMILIES)}; got a "
+                    f"{type(model).__name__} ({getattr(model.config, 'model_type', '?')}). Use such a teacher")
 
 
 def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianController, teacher: Any,
                  proj: Any, state: dict[str, int]) -> Any:
     import torch
 
-    from greenprune.models import expected_sparsity
+    from greenprune_builtins.cofi.expected import expected_sparsity
 
     num_layers = shape.num_layers
     teacher_layers = opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers)
@@ -45,7 +49,7 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
         device = batch["input_ids"].device
         masks.to(device)
         z = masks.sample() if pruning else None
-        out = model(**batch, masks=z, output_hidden_states=opts.distill)
+        out = model(**batch, unit_scales=z.scales() if z is not None else None, output_hidden_states=opts.distill)
         parts: dict[str, float] = {"hard": float(out.loss.detach())}
         if opts.distill:
             inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -75,27 +79,21 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
     return loss_fn
 
 
-def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
+def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[ModelBundle]:
     import torch
 
-    from greenprune.api import ModelBundle, encode, train, trainable_groups
-    from greenprune.models import (
-        CofiMaskModule,
-        PrunableShape,
-        count_prunable_params,
-        expected_sparsity,
-        to_compact,
-    )
+    from greenprune.api import ModelBundle, PhaseOutput, encode, phase_config, train_phase, trainable_groups
+    from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
+    from greenprune_builtins.cofi.gates import CofiMaskModule
+    from greenprune_builtins.cofi.shrink import to_compact
 
-    student_model = dense_student(job.current.model)
+    student_model = dense_student(job.current.model, job.tuner)
     # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
     job.tuner.on_surgery(job.current.model, student_model, [])
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)
-
-    own = {k: v for k, v in {"epochs": opts.epochs, "learning_rate": opts.learning_rate}.items() if v is not None}
-    cfg = ctx.config.train.model_copy(update={**job.tuner.train_overrides(), **own})
+    cfg = phase_config(ctx, job.tuner.train_overrides(), opts.overrides())
     features = encode(job.data.train, student.tokenizer, job.task, cfg.max_length)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * math.ceil(len(features) / cfg.batch_size)))
     warmup = opts.sparsity_warmup_steps
@@ -124,10 +122,10 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
     groups = [*trainable_groups(student_model, cfg.weight_decay), {"params": list(proj.parameters()),
                                                                      "weight_decay": 0.0}]
     mask_optimizer = torch.optim.AdamW(masks.parameters(), lr=opts.mask_lr, weight_decay=0.0)
-    result = train(student_model, features, student.tokenizer, cfg, seed=ctx.config.seed, progress=ctx.progress,
-                   description=f"compress: cofi @ {job.sparsity}",
-                   loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
-                   extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
+    out = train_phase(ctx, student, job.task, job.data, cfg, features=features,
+                      description=f"compress: cofi @ {job.sparsity}",
+                      loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
+                      extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
 
     masks.eval()
     student_model.eval()
@@ -153,9 +151,10 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         # Say so plainly: a short budget leaves the controller short of its target, and the final shift
         # cannot undo block decisions (a whole attention or FFN block removed or kept).
         ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
-                         f"after {result.steps} steps ({why}); give it more steps (--set cofi.epochs=N), about "
+                         f"after {out.details['train']['steps']} steps ({why}); give it more steps "
+                         f"(--set cofi.epochs=N), about "
                          f"{SETTLE_STEPS} let the controller settle[/yellow]")
-    details = {
+    out.details.update({
         "target_sparsity": job.sparsity,
         "expected_sparsity_final": expected_final,
         # CoFi's per-group rule alone, and the log_alpha shift that landed the masks on the target
@@ -165,15 +164,14 @@ def prune(ctx: Any, job: Any, opts: Any) -> tuple[Any, dict[str, Any]]:
         "measured_sparsity_of_input": measured,
         "target_reached": abs(measured - job.sparsity) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
-        "train": result.summary(),
-        "trace": result.trace,
         "distill": opts.distill,
         "prepruning_steps": opts.prepruning_steps,
         "pruning_steps": pruning_steps,
         "sparsity_warmup_steps": warmup,
         "teacher_layers_distilled": opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers),
-    }
-    return ModelBundle(compact, student.tokenizer, student.name, "compressed:cofi", student.info), details
+    })
+    return PhaseOutput(ModelBundle(compact, student.tokenizer, student.name, "compressed:cofi", student.info),
+                       out.details, trace=out.trace)
 
 
 def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[dict[str, Any]],
@@ -187,6 +185,6 @@ def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[
     device = next(compact.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     with torch.no_grad():
-        a = output_logits(masked_model(**batch, masks=masks.to(device)))
+        a = output_logits(masked_model(**batch, unit_scales=masks.to(device).scales()))
         b = output_logits(compact(**batch))
     return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))

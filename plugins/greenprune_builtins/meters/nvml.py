@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -97,19 +96,6 @@ class Poller:
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
-
-
-def sync_cuda() -> None:
-    """Wait for queued GPU work, so it is charged to the window that launched it. Only when torch
-    is already imported and has set CUDA up: the meter never pulls torch in itself."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return
-    try:
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            torch.cuda.synchronize()
-    except Exception:  # a CUDA error belongs to the phase, which raises it itself
-        pass
 
 
 def visible_indices(count: int, env: str | None, uuids: Callable[[int], str]) -> list[int]:
@@ -228,11 +214,9 @@ class NvmlMeter(Meter):
         gpus = self._ensure()
         if self._poller is not None:
             self._poller.ensure_started()
-        sync_cuda()
         return time.perf_counter(), {g.index: self._edge(g) for g in gpus}
 
     def stop(self, token: Any) -> list[EnergyReading]:
-        sync_cuda()
         t0, edges = token
         window = time.perf_counter() - t0
         readings = []

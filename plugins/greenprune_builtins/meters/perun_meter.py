@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from greenprune.api import Component, EnergyReading, Meter, hookimpl
-from greenprune_builtins.meters.nvml import Poller, PowerIntegrator, sync_cuda
+from greenprune_builtins.meters.nvml import Poller, PowerIntegrator
 from greenprune_builtins.meters.rapl import WrappingCounter
 
 
@@ -189,12 +189,10 @@ class PerunMeter(Meter):
         state = self.prepare()
         for poller in self._pollers:
             poller.ensure_started()
-        sync_cuda()
         return time.perf_counter(), [self._edge(s) for s in state.sources]
 
     def stop(self, token: Any) -> list[EnergyReading]:
         state = self.prepare()
-        sync_cuda()
         t0, firsts = token
         window = time.perf_counter() - t0
         if not state.sources:

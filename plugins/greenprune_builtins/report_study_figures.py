@@ -1,9 +1,10 @@
 """Study figures (PNG) for one (teacher, task) group of a sweep: quality after compression and
 after tuning, inference energy and training time against sparsity, and accuracy-vs-energy Pareto
-frontiers. Training traces (lambdas, loss parts) are in :mod:`greenprune.report.trace_figures`.
+frontiers; then the figures each compressor's phase report draws from its traces (CoFi: its
+lambdas), and the loss parts of every compressor's trace (:mod:`greenprune_builtins.report_traces`).
 
-The same rules as :mod:`greenprune.report.figures`: only ok runs, x = measured sparsity (else the
-target), no figure without a point, and energy never added across meters. Every energy axis names
+The rules of the report's figure helpers: only ok runs, x = measured sparsity (else the target),
+no figure without a point, and energy never added across meters. Every energy axis names
 its meter, what it covers and its method, and estimates say so.
 """
 
@@ -14,41 +15,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report import facts
-from greenprune.report.facts import GroupKey
-from greenprune.report.figures import _axes, _finish, _percent_x, _slug
+from greenprune.api import FigureFile, GroupKey, ReportInput
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as plot
 
 if TYPE_CHECKING:
-    from greenprune.report import FigureFile
-    from greenprune.results import ModelReport, RunResult
+    from greenprune.api import ModelReport, RunResult
 
 Maker = Callable[[GroupKey, list["RunResult"], Path], "str | None"]
 
 
-def study_figures(key: GroupKey, runs: list[RunResult], fig_dir: Path, prefix: str = "study-") -> list[FigureFile]:
+def study_figures(report: ReportInput, key: GroupKey, runs: list[RunResult], fig_dir: Path,
+                  prefix: str = "study-") -> list[FigureFile]:
     """Every study figure this group has data for, as ``fig_dir/<prefix><teacher>-<task>-*.png``."""
-    from greenprune.report import FigureFile
-    from greenprune.report.trace_figures import lambda_traces, loss_part_figures
+    from greenprune_builtins.report_traces import loss_part_figures, trace_figures
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     ok = [r for r in runs if r.status == "ok"]
     if not ok:
         return []
-    stem = fig_dir / f"{prefix}{_slug(key[0])}-{_slug(key[1])}"
+    stem = fig_dir / f"{prefix}{plot.slug(key[0])}-{plot.slug(key[1])}"
     makers: list[tuple[str, Maker]] = [
-        (f"{_slug(m)}-vs-sparsity", _metric_maker(m)) for m in facts.metric_names(ok)
+        (f"{plot.slug(m)}-vs-sparsity", _metric_maker(m)) for m in facts.metric_names(ok)
     ]
     makers += [("inference-energy-vs-sparsity", inference_energy_vs_sparsity),
                ("training-time-vs-sparsity", training_time_vs_sparsity),
-               ("pareto-inference-energy", pareto_inference), ("pareto-training-energy", pareto_training),
-               ("cofi-lambdas", lambda_traces)]
+               ("pareto-inference-energy", pareto_inference), ("pareto-training-energy", pareto_training)]
     out = []
     for name, make in makers:
         path = Path(f"{stem}-{name}.png")
         caption = make(key, ok, path)
         if caption is not None:
             out.append(FigureFile(caption, path))
-    return out + loss_part_figures(key, ok, Path(f"{stem}-loss"))
+    return out + trace_figures(report, key, ok, stem) + loss_part_figures(report, key, ok, Path(f"{stem}-loss"))
 
 
 def colours(runs: list[RunResult]) -> dict[str, str]:
@@ -74,11 +73,11 @@ def metric_vs_sparsity(key: GroupKey, runs: list[RunResult], path: Path, metric:
     if not splits:
         return None
     split = splits[0]
-    after = _points(runs, facts.plot_sparsity, lambda r: facts.value(r.student, split, metric))
-    before = _points(runs, facts.plot_sparsity, lambda r: facts.value(r.student_after_compress, split, metric))
+    after = plot.series(runs, facts.plot_sparsity, lambda r: facts.value(r.student, split, metric))
+    before = plot.series(runs, facts.plot_sparsity, lambda r: facts.value(r.student_after_compress, split, metric))
     if not after and not before:
         return None
-    fig, ax = _axes()
+    fig, ax = plot.axes()
     col = colours(runs)
     for variant, pts in before.items():
         ax.plot(*zip(*pts, strict=True), color=col[variant], linestyle="--", marker="o", markerfacecolor="none",
@@ -89,10 +88,10 @@ def metric_vs_sparsity(key: GroupKey, runs: list[RunResult], path: Path, metric:
     teacher = facts.value(runs[0].teacher, split, metric)
     if teacher is not None:
         ax.axhline(teacher, color="0.3", linestyle=":", linewidth=1, label=f"teacher ({teacher:.4f})")
-    _percent_x(ax)
+    plot.percent_x(ax)
     ax.set_xlabel("sparsity (measured; target where not measured)")
     ax.set_ylabel(f"{metric} ({split})")
-    _finish(fig, ax, f"{key[1]}: {metric} after compression and after tuning", path)
+    plot.finish(fig, ax, f"{key[1]}: {metric} after compression and after tuning", path)
     return (f"{key[0]} on {key[1]}: {metric} on {split} vs sparsity; dashed = right after compression, "
             "solid = after the tuner.")
 
@@ -101,18 +100,18 @@ def inference_energy_vs_sparsity(key: GroupKey, runs: list[RunResult], path: Pat
     source = energy_source(runs)
     if source is None:
         return None
-    pts = _points(runs, facts.plot_sparsity, lambda r: inference_joules(r.student, source))
+    pts = plot.series(runs, facts.plot_sparsity, lambda r: inference_joules(r.student, source))
     if not pts:
         return None
-    fig, ax = _axes()
+    fig, ax = plot.axes()
     _lines(ax, pts, colours(runs))
     teacher = inference_joules(runs[0].teacher, source)
     if teacher is not None:
         ax.axhline(teacher, color="0.3", linestyle=":", linewidth=1, label="teacher")
-    _percent_x(ax)
+    plot.percent_x(ax)
     ax.set_xlabel("sparsity (measured; target where not measured)")
     ax.set_ylabel(f"J per inference example\n{source_label(runs, source)}", fontsize=8)
-    _finish(fig, ax, f"{key[1]}: inference energy per example vs sparsity", path)
+    plot.finish(fig, ax, f"{key[1]}: inference energy per example vs sparsity", path)
     return (f"{key[0]} on {key[1]}: energy per inference example vs sparsity, {source_label(runs, source)} "
             "(one meter, never summed with another).")
 
@@ -120,15 +119,15 @@ def inference_energy_vs_sparsity(key: GroupKey, runs: list[RunResult], path: Pat
 def training_time_vs_sparsity(key: GroupKey, runs: list[RunResult], path: Path) -> str | None:
     # A phase served from the cache timed loading, not training: such runs are left out.
     fresh = [r for r in runs if not facts.phase_seconds(r, facts.TRAIN_PHASES["student"])[1]]
-    pts = _points(fresh, facts.plot_sparsity, lambda r: facts.phase_seconds(r, facts.TRAIN_PHASES["student"])[0])
+    pts = plot.series(fresh, facts.plot_sparsity, lambda r: facts.phase_seconds(r, facts.TRAIN_PHASES["student"])[0])
     if not pts:
         return None
-    fig, ax = _axes()
+    fig, ax = plot.axes()
     _lines(ax, pts, colours(runs))
-    _percent_x(ax)
+    plot.percent_x(ax)
     ax.set_xlabel("sparsity (measured; target where not measured)")
     ax.set_ylabel("training wall time (s): compress + tune phases")
-    _finish(fig, ax, f"{key[1]}: training time vs sparsity", path)
+    plot.finish(fig, ax, f"{key[1]}: training time vs sparsity", path)
     left_out = len(runs) - len(fresh)
     note = f" {left_out} run(s) reused a cached model and are not shown." if left_out else ""
     return f"{key[0]} on {key[1]}: wall time of the compress:* and tune:* phases vs sparsity.{note}"
@@ -170,7 +169,7 @@ def _pareto(key: GroupKey, runs: list[RunResult], path: Path, energy: Callable[[
            if (x := energy(r)) is not None and (y := facts.value(r.student, splits[0], metric)) is not None]
     if not pts:
         return None
-    fig, ax = _axes()
+    fig, ax = plot.axes()
     col, labels = colours(runs), facts.variants(runs)
     for variant in col:
         mine = [(x, y) for x, y, r in pts if labels[r.run_key] == variant]
@@ -186,7 +185,7 @@ def _pareto(key: GroupKey, runs: list[RunResult], path: Path, energy: Callable[[
         ax.scatter([teacher], [tval], marker="*", s=120, color="0.3", label="teacher", zorder=3)
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(f"{metric} ({splits[0]})")
-    _finish(fig, ax, f"{key[1]}: {metric} vs {short} (Pareto)", path)
+    plot.finish(fig, ax, f"{key[1]}: {metric} vs {short} (Pareto)", path)
     return (f"{key[0]} on {key[1]}: {metric} vs {what}; the line joins the runs no other run beats on both "
             "(higher metric, less energy).")
 
@@ -267,17 +266,6 @@ def training_joules(r: RunResult, source: tuple[str, str]) -> float | None:
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _points(runs: list[RunResult], x: Callable[[RunResult], float | None],
-            y: Callable[[RunResult], float | None]) -> dict[str, list[tuple[float, float]]]:
-    out: dict[str, list[tuple[float, float]]] = {}
-    labels = facts.variants(runs)
-    for r in runs:
-        xv, yv = x(r), y(r)
-        if xv is not None and yv is not None:
-            out.setdefault(labels[r.run_key], []).append((float(xv), float(yv)))
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def _lines(ax: Any, series: dict[str, list[tuple[float, float]]], col: dict[str, str]) -> None:
