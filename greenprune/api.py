@@ -74,6 +74,7 @@ from greenprune.report.types import (
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
+    MemoryFigures,
     ModelReport,
     ModelSize,
     PerExampleEnergy,
@@ -130,7 +131,7 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
-    "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    "InferenceFigures", "MemoryFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
     "family_of", "file_dtype_bytes", "layer_projections",

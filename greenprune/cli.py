@@ -146,6 +146,39 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
 
 @cli.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--format", "fmt", default="onnx", show_default=True, help="Export format (onnx).")
+@click.option("--run", "run_key", help="Export only this run (its key or a unique prefix).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="File to write (one run only).")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Score the exported file on the run's dev data and compare with the recorded metrics.")
+@click.pass_obj
+def export(obj: dict[str, Any], out: Path, fmt: str, run_key: str | None, output: Path | None, check: bool) -> None:
+    """Export the students saved in OUT/models/ (default: next to each, as model.onnx).
+
+    Needs the onnx extra (pip install 'greenprune[onnx]'). Exits 1 when an exported student does
+    not score what the run recorded (within 1e-4)."""
+    from greenprune.export import METRIC_TOLERANCE, export_dir
+    from greenprune.progress import Progress
+
+    done = export_dir(out, fmt, run_key=run_key, output=output, disable=obj["disable"],
+                      progress=Progress(quiet=True), check=check)
+    failed = False
+    for path, v in done:
+        if v is None:
+            click.echo(f"{path}")
+            continue
+        metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
+                            for split, m in v.reloaded.items())
+        ok = v.max_diff <= METRIC_TOLERANCE
+        failed |= not ok
+        click.echo(f"{v.run_key}  {'as recorded' if ok else f'DIFFERENT (max diff {v.max_diff:.3g})'}  "
+                   f"{v.label} in onnxruntime: {metrics}  [{path}]")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
 def plugins(obj: dict[str, Any], as_json: bool) -> None:

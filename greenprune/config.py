@@ -63,6 +63,26 @@ class InferenceConfig(_Strict):
     min_window_s: float = Field(2.0, gt=0, description="each energy window runs at least this long")
     energy_repeats: int = Field(3, ge=1, description="energy windows per model, alternated (median, min/max)")
     enabled: bool = True
+    runtimes: list[Literal["eager", "onnxruntime"]] = Field(
+        default_factory=lambda: ["eager"], min_length=1,
+        description="runtimes every model is measured in; onnxruntime exports each model to ONNX, checks its "
+                    "outputs against PyTorch, and measures the runtime x matrix_batch_sizes x matrix_threads matrix")
+    matrix_batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1,
+                                          description="batch sizes of the runtime matrix")
+    matrix_threads: list[int] = Field(default_factory=list,
+                                      description="intra-op thread counts of the runtime matrix (empty: as set)")
+
+    @field_validator("matrix_batch_sizes", "matrix_threads")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(n < 1 for n in v):
+            raise ValueError(f"{v} holds a value below 1; batch sizes and thread counts start at 1")
+        return v
+
+    @property
+    def matrix(self) -> bool:
+        """Whether the runtime matrix is measured (any runtime besides the default eager)."""
+        return self.runtimes != ["eager"]
 
 
 class EnergyConfig(_Strict):
@@ -120,8 +140,10 @@ class RunConfig(_Strict):
         energy = data.pop("energy")
         if energy["idle_baseline_s"] != EnergyConfig.model_fields["idle_baseline_s"].default:
             data["energy"] = {"idle_baseline_s": energy["idle_baseline_s"]}
-        if data["inference"]["energy_repeats"] == InferenceConfig.model_fields["energy_repeats"].default:
-            del data["inference"]["energy_repeats"]
+        defaults = InferenceConfig().model_dump(mode="json")
+        for added in ("energy_repeats", "runtimes", "matrix_batch_sizes", "matrix_threads"):
+            if data["inference"][added] == defaults[added]:
+                del data["inference"][added]
         data["train"] = train_key(data["train"])
         blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

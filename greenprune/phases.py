@@ -142,6 +142,13 @@ def _run_phases(ctx: RunContext) -> None:
             baseline=result.energy_baseline) if is_main() else None)
         if figures:
             result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+        if figures and cfg.inference.matrix:
+            from greenprune.runtime_matrix import runtime_matrix
+
+            cells = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
+                {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
+                ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
+            result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
     if cfg.save_student and is_main():
         target = ctx.out_dir / "models" / result.run_key
         student.model.save_pretrained(target)

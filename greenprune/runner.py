@@ -50,6 +50,10 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     for meter in bench.meters:
         if meter != "auto":
             catalogue.get("meter", meter)
+    if "onnxruntime" in bench.inference.runtimes:
+        from greenprune.onnx_runtime import check_available
+
+        check_available()
     # Build the run's components once (cheap: options only) so one that lacks a protocol member
     # fails here, in one line, rather than after the teacher's fine-tune.
     task = task_component.build(bench.options.get(bench.task))
