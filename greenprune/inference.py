@@ -109,8 +109,8 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
             for name in names if rep % 2 == 0 else names[::-1]:
                 window, _ = _energy_window(models[name], batches[name], meters, cfg.min_window_s,
                                            MIN_WINDOW_BATCHES)
-                for r in window:
-                    r.details["repeat"] = rep
+                for reading in window:
+                    reading.details["repeat"] = rep
                 apply_baseline(window, baseline or [])
                 readings[name] += window
     figures = {}

@@ -3,12 +3,14 @@ evaluate, inference. Each phase goes through ``RunContext.run_phase`` and so is 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from greenprune.compression import CompressJob
 from greenprune.context import PhaseOutput, RunContext
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
+from greenprune.protocols import Compressor
 from greenprune.results import ModelReport
 
 
@@ -61,6 +63,10 @@ def _produced(output: object, who: str) -> PhaseOutput[ModelBundle]:
     return output
 
 
+def _compress(ctx: RunContext, compressor: Compressor, job: CompressJob, name: str) -> PhaseOutput[ModelBundle]:
+    return _produced(compressor.compress(ctx, job), f"compressor {name!r}")
+
+
 def _run_phases(ctx: RunContext) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
@@ -99,8 +105,7 @@ def _run_phases(ctx: RunContext) -> None:
     for i, (name, compressor) in enumerate(compressors):
         # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
         phase = f"compress:{name}" if cfg.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
-        job.current = ctx.run_phase(phase, lambda c=compressor, n=name: _produced(
-            c.compress(ctx, job), f"compressor {n!r}"))
+        job.current = ctx.run_phase(phase, functools.partial(_compress, ctx, compressor, job, name))
     if cfg.compressors != ["none"]:
         metrics = ctx.run_phase("evaluate:compressed", lambda: evaluator.evaluate(ctx, job.current, task, data))
         result.student_after_compress = ModelReport(metrics=metrics)

@@ -24,7 +24,7 @@ import copy
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from greenprune.models.compact_bert import (
     CompactBertForSequenceClassification,
@@ -34,8 +34,6 @@ from greenprune.models.compact_bert import (
 from greenprune.models.io import CompactModel
 from greenprune.models.masks import CofiMasks, kept_index
 from greenprune.structure.surgery import SurgeryEvent
-
-Tensor = torch.Tensor
 
 
 def _col(t: Tensor) -> Tensor:
