@@ -34,12 +34,12 @@ class FlopCount:
 
 def layer_shapes(config_or_model: Any) -> tuple[list[LayerShape], int, int]:
     """Per-layer shapes, pooler output width and number of labels of a HF ``BertConfig``, a
-    ``CompactBertConfig``, or a model of either kind (a model is read from its modules, via
-    :func:`greenprune.models.per_layer_sizes`, so it counts what is really there)."""
+    compact encoder config, or a model of either kind (a model is read from its modules, via
+    :func:`greenprune.structure.sizes.per_layer_sizes`, so it counts what is really there)."""
     from torch import nn
 
     if isinstance(config_or_model, nn.Module):
-        from greenprune.models import per_layer_sizes
+        from greenprune.structure.sizes import per_layer_sizes
 
         model = config_or_model
         cfg = model.config
@@ -47,7 +47,7 @@ def layer_shapes(config_or_model: Any) -> tuple[list[LayerShape], int, int]:
         for s in per_layer_sizes(model):
             heads = s["heads"] or 0
             shapes.append(LayerShape(heads, (s["q"] // heads) if heads else 0, s["ffn"] or 0, s["hidden"]))
-        pooler = getattr(getattr(model, "bert", model), "pooler", None)
+        pooler = getattr(model.base_model, "pooler", None)
         out = pooler.dense.out_features if pooler is not None else cfg.hidden_size
         return shapes, out, int(cfg.num_labels)
     cfg = config_or_model

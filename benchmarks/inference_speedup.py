@@ -92,25 +92,21 @@ def synthetic_cofi_student(teacher: Any, sparsity: float) -> tuple[Any, dict[str
     removed while the prunable count stays at or above the target (one that would overshoot is
     skipped, so smaller FFN units fill the gap: the result lands within one FFN unit of the target).
     A layer whose heads (or units) are all removed loses the whole block, bias included, as in CoFi.
-    The chosen structure is then written into a :class:`~greenprune.models.CofiMaskModule` (head and
+    The chosen structure is then written into a :class:`~greenprune_builtins.cofi.gates.CofiMaskModule` (head and
     FFN-unit gates only; hidden dims are kept) by setting each gate's log-alpha to +20 (kept) or -20
     (removed): its deterministic masks then zero exactly the removed entries (k = round(sum P(z=0))
     per group equals the count at -20) and keep the rest at exactly 1, and
-    :func:`~greenprune.models.to_compact` slices them out. The weights are the teacher's (not
+    :func:`~greenprune_builtins.cofi.shrink.to_compact` slices them out. The weights are the teacher's (not
     trained): only the architecture, hence the speed, is meaningful.
     """
     import torch
+    from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, dense_prunable_params
+    from greenprune_builtins.cofi.gates import CofiMaskModule
+    from greenprune_builtins.cofi.shrink import to_compact
 
-    from greenprune.models import (
-        CofiMaskModule,
-        PrunableShape,
-        count_prunable_params,
-        dense_prunable_params,
-        from_hf_bert,
-        to_compact,
-    )
+    from greenprune.structure.compact import from_hf
 
-    dense = from_hf_bert(teacher).eval()
+    dense = from_hf(teacher).eval()
     cfg = dense.config
     shape = PrunableShape.from_config(cfg)
     total = dense_prunable_params(cfg)
@@ -165,7 +161,7 @@ class Candidate:
 
 
 def _structure(model: Any) -> str:
-    from greenprune.models import per_layer_sizes
+    from greenprune.structure.sizes import per_layer_sizes
 
     sizes = per_layer_sizes(model)
     heads = ",".join(str(s["heads"] or 0) for s in sizes)
@@ -176,12 +172,12 @@ def _structure(model: Any) -> str:
 def build_candidates(args: argparse.Namespace, teacher: Any, teacher_label: str) -> list[Candidate]:
     from greenprune_builtins.distill_student import make_student, select_layers
 
-    import greenprune.models as gm
+    import greenprune.structure.compact as gm
 
     out = [Candidate("teacher (HF BERT, dense)", teacher, "teacher", teacher_label),
            # Same dense weights in greenprune's compact implementation: shows how much of any gap is
            # the implementation rather than the pruning (its ideal speed-up is 1).
-           Candidate("dense, compact-BERT code", gm.from_hf_bert(teacher).eval(), "control",
+           Candidate("dense, compact-BERT code", gm.from_hf(teacher).eval(), "control",
                      "implementation control (same weights)")]
     if args.model:
         from transformers import AutoModelForSequenceClassification
@@ -348,7 +344,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
     offline()
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes, for --model)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes, for --model)
     start("inference speed-up vs the dense teacher", args.threads)
     num_labels = 2
     if args.model:

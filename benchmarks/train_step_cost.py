@@ -88,6 +88,8 @@ def build_cases(teacher: Any, batch: dict[str, Any], args: argparse.Namespace) -
     import torch
     from greenprune_builtins.adapter import AdapterOptions, AdapterTuner
     from greenprune_builtins.cofi import CofiOptions
+    from greenprune_builtins.cofi.expected import PrunableShape
+    from greenprune_builtins.cofi.gates import CofiMaskModule
     from greenprune_builtins.cofi.lagrangian import LagrangianController
     from greenprune_builtins.cofi.pruning import dense_student, make_loss_fn
     from greenprune_builtins.distill import DistillOptions
@@ -95,7 +97,6 @@ def build_cases(teacher: Any, batch: dict[str, Any], args: argparse.Namespace) -
     from greenprune_builtins.distill_student import make_loss_fn as distill_loss_fn
 
     from greenprune.config import TrainConfig
-    from greenprune.models import CofiMaskModule, PrunableShape
     from greenprune.training import default_loss, trainable_groups
 
     cfg = TrainConfig()  # greenprune's defaults: lr 5e-5, weight decay 0.01
@@ -123,7 +124,7 @@ def build_cases(teacher: Any, batch: dict[str, Any], args: argparse.Namespace) -
 
     # (3) CoFi, set up as greenprune_builtins.cofi.pruning.prune does
     opts = CofiOptions()
-    student = dense_student(teacher).train()
+    student = dense_student(teacher, None).train()
     masks = CofiMaskModule.from_config(student.config, kinds=tuple(opts.prune), init=opts.mask_init)
     shape = PrunableShape.from_config(student.config)
     hidden = student.config.hidden_size

@@ -20,7 +20,11 @@ What a plugin uses, by job (each name is documented field by field where it is d
   trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
   training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
-  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`).
+  :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
+  :mod:`report_figures`).
+* **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
+  :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
+  describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
   the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
 
@@ -29,6 +33,8 @@ plugins`` lists them. Keep it so; heavy helpers import their libraries inside.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from greenprune import NAME, __version__, hookimpl
 from greenprune.components import Component, NoOptions
@@ -42,10 +48,20 @@ from greenprune.modeling import ModelBundle
 from greenprune.progress import Progress
 from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
 from greenprune.qa import QATask, encode_eval, postprocess
-from greenprune.report import FigureFile, ReportSection
 from greenprune.report import facts as report_facts
+from greenprune.report import figures as report_figures
 from greenprune.report import markup as report_markup
-from greenprune.report.markup import MISSING, Doc, Fmt
+from greenprune.report.markup import MISSING, Doc
+from greenprune.report.types import (
+    FigureFile,
+    FigureSection,
+    Fmt,
+    GroupKey,
+    PhaseReport,
+    ReportInput,
+    ReportSection,
+    phase_kind,
+)
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
@@ -55,12 +71,42 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
-from greenprune.structure.families import EncoderFamily, encoder_layers, family_of, layer_projections
+from greenprune.structure.families import FAMILIES, EncoderFamily, encoder_layers, family_of, layer_projections
 from greenprune.structure.sizes import EncoderCount, count_encoder
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
 from greenprune.training_phase import TrainOverrides, phase_config, train_phase
+
+#: The compact encoder (any structured pruner's target): imported on first use, because it imports
+#: torch and transformers (and registers the compact classes with transformers' Auto classes).
+_COMPACT = ("CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+            "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact")
+
+
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
+    from greenprune.structure.compact import (
+        CompactEncoderForSequenceClassification,
+        CompactModel,
+        UnitScales,
+        compact_classes,
+        from_hf,
+        is_compact,
+        kept_index,
+        layer_scales,
+        load_compact,
+        save_compact,
+    )
+    from greenprune.structure.compact import register as register_compact
+
+
+def __getattr__(name: str) -> object:
+    if name in _COMPACT:
+        import greenprune.structure.compact as compact
+
+        return compact.register if name == "register_compact" else getattr(compact, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # One literal list (linters and type checkers read it), grouped by job: a new kind of thing
 # (size accounting, surgery events, ...) adds one group here and its import above.
@@ -76,14 +122,19 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     # results (what report sections read)
     "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
-    "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
+    "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
     "family_of", "layer_projections",
+    # the compact encoder (lazy: see _COMPACT)
+    "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
+    "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
     "trainable_groups",
+    # reports: what a section gets and gives, what a compressor / tuner says about its phases
+    "FigureSection", "GroupKey", "PhaseReport", "ReportInput", "phase_kind",
     # report building blocks
-    "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_markup",
+    "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_figures", "report_markup",
     # errors
     "UserError", "unknown",
 ]

@@ -118,6 +118,9 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
     verdicts = verify_dir(out, disable=obj["disable"], progress=Progress(quiet=True))
     for v in verdicts:
+        if v.error is not None:
+            click.echo(f"{v.run_key}  {'FAILED':10}  {v.label}: {v.error}  [{v.path}]")
+            continue
         metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
                             for split, m in v.reloaded.items())
         state = "identical" if v.identical else f"DIFFERENT (max diff {v.max_diff:.3g})"
@@ -242,6 +245,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune import sweep as matrix
     from greenprune.components import collect
     from greenprune.plugins import make_plugin_manager
+    from greenprune.preflight import check_out_dir
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
@@ -255,7 +259,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     pm = make_plugin_manager(obj["disable"])
     catalogue = collect(pm)
     cells = matrix.expand(base, sweep_axes, catalogue)
-    matrix.validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
     if dry_run:
         done = ResultStore(out).finished_keys()
@@ -264,12 +268,14 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
         for c in mine:
             click.echo(f"{c.index:4d}  {c.key}  {'done   ' if c.key in done else 'pending'}  {c.label()}")
         return
+    check_out_dir(out)
     progress = Progress(quiet=obj["quiet"])
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
     done = reusable_keys(ResultStore(out), [c.config for c in mine], pm, catalogue, progress)
-    summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]), done=done)
+    summary = run_cells(mine, out, progress, runner=partial(
+        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")), done=done)
     # One result per run key (a failed cell that later succeeded counts once).
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
@@ -299,9 +305,29 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """greenprune's own warnings (a skipped results line) as one ``warning:`` line on stderr."""
+    import warnings
+
+    from greenprune.jsonl import SkippedLineWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SkippedLineWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        with _interrupt_on_sigterm():
+        with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -20,8 +20,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: seeds must fit numpy's RandomState (set_seed seeds it): 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf/nan are never a meaningful setting (--epochs inf overflowed the step count after the data loaded)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TrainConfig(_Strict):
@@ -81,7 +86,7 @@ class RunConfig(_Strict):
     evaluator: str | None = Field(None, description="default: the task's own evaluator")
     sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")
     meters: list[str] = Field(default_factory=lambda: ["auto"])
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -172,8 +177,10 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {str(path)!r} is a folder; --config takes a TOML file") from None
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -67,6 +67,12 @@ class Tuner(Protocol):
         name and shape. A tuner never sees a compressor's masks."""
         return None
 
+    def state_keys(self, model: Any) -> set[str]:
+        """The state-dict keys of ``model`` that are the tuner's own modules, not the architecture's:
+        a compressor that rebuilds the model (e.g. converts it to the compact encoder) leaves them
+        out and lets :meth:`on_surgery` carry the modules over."""
+        return set()
+
 
 @runtime_checkable
 class Evaluator(Protocol):

@@ -16,11 +16,12 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from greenprune.config import (
+    MAX_SEED,
     BenchConfig,
     RunConfig,
     apply_setting,
@@ -58,7 +59,7 @@ class SweepAxes(BaseModel):
     tuners: list[str] | None = Field(None, min_length=1)
     #: 0 is allowed here and means "dense": the chain without its pruning compressors
     sparsities: list[float] | None = Field(None, min_length=1)
-    seeds: list[int] | None = Field(None, min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(None, min_length=1)
     #: any other config value: ``section.key`` -> the values to try (``[sweep.vary]`` in TOML,
     #: ``--vary section.key=value`` repeated on the command line); several keys cross
     vary: dict[str, list[Any]] | None = None
@@ -242,16 +243,20 @@ def _setting_variants(data: dict[str, Any], vary: dict[str, list[Any]]) -> list[
     return out
 
 
-def validate_cells(cells: list[Cell], catalogue: Catalogue) -> None:
-    """Check every cell against the plugins (names, chain rules, options) before any work."""
+def validate_cells(cells: list[Cell], catalogue: Catalogue, pm: Any = None) -> None:
+    """Check every cell against the plugins (names, chain rules, options) before any work; with
+    the plugin manager ``pm``, also the pre-flight checks (teacher config, data files)."""
+    from greenprune.preflight import check_bench
     from greenprune.runner import validate
 
     for cell in cells:
         data = cell.config.model_dump()
         sparsity = data.pop("sparsity")
         try:
-            validate(BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]}),
-                     catalogue)
+            bench = BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]})
+            validate(bench, catalogue)
+            if pm is not None:
+                check_bench(bench, pm, catalogue)
         except UserError as exc:
             raise UserError(f"sweep cell {cell.index} ({cell.label()}): {exc}") from None
 

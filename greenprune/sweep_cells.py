@@ -60,11 +60,24 @@ def cell_config_json(cell: Cell, out_dir: Path) -> tuple[Path, str]:
 
 
 def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
-             command: Sequence[str] = DEFAULT_COMMAND) -> CellOutcome:
+             command: Sequence[str] = DEFAULT_COMMAND, on_wait: Callable[[str], None] | None = None) -> CellOutcome:
     """Run one cell as ``greenprune bench --config-json CONFIG --out OUT`` (the config as data: no
     file is read back to build it); its output goes to ``OUT/cells/<key>.log``. Returns what the
     results file says about it afterwards."""
+    from greenprune import locks
+
     out_dir = Path(out_dir)
+    # The cell's lock, held from before its process starts and handed to it (pass_fds): a cell
+    # orphaned by a killed sweep keeps it, so no re-run starts the same cell beside it.
+    with locks.hold(locks.cell_lock_path(out_dir, cell.key), f"sweep cell {cell.key}",
+                    on_wait=on_wait) as fd:
+        if cell.key in ResultStore(out_dir).finished_keys():
+            return CellOutcome("ok", None)  # finished meanwhile by the process that held the cell
+        return _run_cell_process(cell, out_dir, disable, command, () if fd is None else (fd,))
+
+
+def _run_cell_process(cell: Cell, out_dir: Path, disable: Sequence[str], command: Sequence[str],
+                      pass_fds: tuple[int, ...]) -> CellOutcome:
     config, text = cell_config_json(cell, out_dir)
     log = config.with_suffix(".log")
     results = out_dir / RESULTS_FILE
@@ -79,7 +92,7 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
         # Same working directory and environment as the sweep: relative data paths resolve the
         # same way and every cell finds the same teacher cache (GREENPRUNE_CACHE or cache_dir).
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, pass_fds=pass_fds)
         try:
             code = proc.wait()
         except KeyboardInterrupt:
@@ -97,6 +110,8 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
     mine = [r for r in _appended(results, offset) if r.run_key == cell.key]
     if mine:  # the child recorded the run itself (ok, or failed with its own error)
         return CellOutcome(mine[-1].status, mine[-1].error)
+    if code == 0 and cell.key in ResultStore(out_dir).finished_keys():
+        return CellOutcome("ok", None)  # the child waited for another process that finished the run
     error = f"cell process {_describe_exit(code)}; last output: {_tail(log)} (log: {log})"
     ResultStore(out_dir).append(RunResult(
         run_key=cell.key, status="failed", error=error, started_at=started, finished_at=_now(),
@@ -163,6 +178,8 @@ def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
               runner: CellRunner | None = None, done: set[str] | None = None) -> SweepSummary:
     """Run every cell not already finished (status ok) in ``out_dir`` (or not in ``done``, the
     reusable keys), one after the other; a failed cell is recorded and the next one starts."""
+    from greenprune import locks
+
     runner = runner or run_cell
     if done is None:
         done = ResultStore(out_dir).finished_keys()
@@ -171,6 +188,17 @@ def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
     if summary.skipped:
         progress.say(f"[green]{len(summary.skipped)} of {len(cells)} cells already finished in "
                      f"{Path(out_dir) / RESULTS_FILE}, skipped[/green]")
+    # A cell that another process runs now (orphaned by a killed sweep, another shard, a bench)
+    # goes last: the rest run meanwhile, then the runner waits for it and finds it finished.
+    busy = []
+    for cell in todo:
+        holder = next((h for h in (locks.held_by(locks.cell_lock_path(out_dir, cell.key)),
+                                   locks.held_by(locks.run_lock_path(out_dir, cell.key))) if h is not None), None)
+        if holder is not None:
+            busy.append(cell)
+            progress.say(f"[yellow]cell #{cell.index} is running in another process ({locks.describe(holder)}); "
+                         "not starting it again, it goes last[/yellow]")
+    todo = [c for c in todo if c not in busy] + busy
     with progress.bar("sweep cells", len(todo)) as advance:
         for n, cell in enumerate(todo, 1):
             progress.say(f"[bold]cell {n}/{len(todo)} (#{cell.index}): {cell.label()}[/bold]")

@@ -5,7 +5,7 @@ A report is the list of sections the installed plugins register (kind ``report_s
 their declared order (``Component.order``, lower first; registration order breaks ties). The core
 knows no section by name: it builds each, hands it a :class:`~greenprune.report.types.ReportInput`
 (the runs, and each compressor's and tuner's ``phase_report``), writes the section headings and
-places the figures. The contract a section author uses is :mod:`greenprune.report.api`.
+places the figures. A section author uses what :mod:`greenprune.api` exports of it.
 
 A section that raises is shown as an error in its place, so one broken plugin does not cost the
 whole report.

@@ -30,9 +30,18 @@ class EncoderFamily:
     layers: str
     #: per role, the projection's path relative to one layer
     projections: dict[str, str]
-    #: the attention and FFN sublayers relative to one layer (a compact layer sets them to None when removed)
-    attention: str
-    ffn: str
+    #: the compact classes' name stem (``Compact<stem>ForSequenceClassification``) and ``model_type``
+    #: (``greenprune-<name>``); the backbone attribute is ``name`` (as in HF)
+    class_stem: str
+    #: position ids counted from the padding id on (RoBERTa) rather than from 0
+    positions_after_padding: bool = False
+    #: HF state-dict key prefixes renamed when converting to the compact encoder (old, new), e.g.
+    #: RoBERTa's classification head ``classifier.dense`` is the compact model's pooler
+    hf_key_map: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def compact_model_type(self) -> str:
+        return f"greenprune-{self.name}"
 
 
 _BERT_LAYOUT = {
@@ -45,11 +54,18 @@ _BERT_LAYOUT = {
 }
 
 FAMILIES: tuple[EncoderFamily, ...] = (
-    EncoderFamily("bert", ("bert", "greenprune-bert", "greenprune-encoder"), "encoder.layer", _BERT_LAYOUT,
-                  "attention", "intermediate"),
-    EncoderFamily("roberta", ("roberta", "xlm-roberta", "greenprune-roberta"), "encoder.layer", _BERT_LAYOUT,
-                  "attention", "intermediate"),
+    EncoderFamily("bert", ("bert", "greenprune-bert"), "encoder.layer", _BERT_LAYOUT, "Bert"),
+    EncoderFamily("roberta", ("roberta", "greenprune-roberta"), "encoder.layer", _BERT_LAYOUT, "Roberta",
+                  positions_after_padding=True,
+                  hf_key_map=(("classifier.dense.", "roberta.pooler.dense."), ("classifier.out_proj.", "classifier."))),
 )
+
+
+def family_named(name: str) -> EncoderFamily:
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise KeyError(f"no encoder family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")
 
 
 def unwrap(model: Any) -> Any:

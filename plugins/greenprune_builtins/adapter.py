@@ -73,6 +73,12 @@ class AdapterTuner(Tuner):
 
         transfer_adapters(before, after, events)
 
+    def state_keys(self, model: Any) -> set[str]:
+        """The adapters' own state-dict keys: not the architecture's, carried by :meth:`on_surgery`."""
+        from greenprune_builtins.adapters.modules import adapter_state_keys
+
+        return adapter_state_keys(model)
+
     def tune(self, ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData) -> PhaseOutput[ModelBundle]:
         from greenprune_builtins.adapters.modules import adapter_params, adapter_specs
 

@@ -20,6 +20,7 @@ from greenprune.api import (
     Compressor,
     ModelBundle,
     PhaseOutput,
+    PhaseReport,
     RunContext,
     TrainOverrides,
     UserError,
@@ -28,7 +29,6 @@ from greenprune.api import (
     phase_config,
     train_phase,
 )
-from greenprune.report.api import PhaseReport
 
 
 class DistillOptions(TrainOverrides):
@@ -181,6 +181,19 @@ class Distill(Compressor):
 #: what reports call the loss parts distill logs (the training loop adds ``loss``, the total)
 PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": "prediction distillation (distill)",
                                        "hidden": "hidden-state distillation (distill)"})
+
+
+@hookimpl
+def greenprune_preflight(config: Any, teacher_config: Any) -> None:
+    """``layers``/``keep`` against the teacher's depth, from its config: before the fine-tune,
+    not after it. Checked where distill is the first compressor (it then cuts the teacher itself)."""
+    from greenprune_builtins.distill_student import select_layers
+
+    depth = getattr(teacher_config, "num_hidden_layers", None)
+    if config.compressors[0] != "distill" or not isinstance(depth, int):
+        return
+    opts = DistillOptions.model_validate(config.options.get("distill", {}))
+    select_layers(depth, opts.layers, opts.selection, opts.keep)
 
 
 @hookimpl

@@ -20,7 +20,7 @@ from greenprune.api import UserError
 
 Selection = Literal["uniform", "first", "list"]
 
-#: config fields that hold one entry per encoder layer (greenprune's CompactBert); sliced with the layers
+#: config fields that hold one entry per encoder layer (greenprune's compact encoder); sliced with the layers
 PER_LAYER_CONFIG_FIELDS = ("layer_heads", "layer_ffn")
 
 
@@ -89,12 +89,15 @@ def encoder_layers(model: Any) -> Any:
     """The ``ModuleList`` of encoder layers, or a clear error for a model without one."""
     import torch
 
-    layers = getattr(getattr(getattr(model, "bert", None), "encoder", None), "layer", None)
+    from greenprune.api import FAMILIES, family_of
+
+    family = family_of(model)
+    base = getattr(model, "base_model", model)
+    layers = base.get_submodule(family.layers) if family is not None else None
     if not isinstance(layers, torch.nn.ModuleList) or not hasattr(getattr(model, "config", None),
                                                                   "num_hidden_layers"):
-        raise UserError(f"distill needs a BERT-style model with model.bert.encoder.layer and "
-                        f"config.num_hidden_layers (e.g. BertForSequenceClassification); got "
-                        f"{type(model).__name__}")
+        raise UserError(f"distill needs an encoder of the families {', '.join(f.name for f in FAMILIES)} "
+                        f"(e.g. BertForSequenceClassification); got {type(model).__name__}")
     if len(layers) != model.config.num_hidden_layers:
         raise UserError(f"{type(model).__name__} has {len(layers)} encoder layers but its config says "
                         f"num_hidden_layers={model.config.num_hidden_layers}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from greenprune.report.api import Doc, facts, percent
+from greenprune.api import Doc
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 
 if TYPE_CHECKING:
     from greenprune.api import RunResult
@@ -20,7 +22,7 @@ def group_heading(key: facts.GroupKey, runs: list[RunResult]) -> str:
 def run_heading(r: RunResult, group: list[RunResult]) -> str:
     """``variant, sparsity S (run KEY)``: one run of ``group`` as a table heading."""
     s = facts.target_sparsity(r)
-    sparsity = f", sparsity {percent(s)}" if s is not None else ""
+    sparsity = f", sparsity {fmt_.percent(s)}" if s is not None else ""
     return f"{facts.variant(r, group)}{sparsity} (run {r.run_key})"
 
 

@@ -7,22 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune.report.api import (
-    MISSING,
-    Doc,
-    FigureFile,
-    Fmt,
-    ReportInput,
-    count,
-    delta,
-    facts,
-    joules,
-    megabytes,
-    metric,
-    percent,
-    seconds,
-    sig3,
-)
+from greenprune.api import MISSING, Doc, FigureFile, Fmt, ReportInput
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_common import group_heading, no_runs, run_heading
 
 if TYPE_CHECKING:
@@ -72,11 +59,11 @@ class Comparison:
         headers = [*_row_head(rows), *(f"{s} {m}" for s, m in cols), *(f"Δ {primary} ({s})" for s in delta_splits)]
         table = []
         for row in rows:
-            cells = [metric(facts.value(row.rep, s, m)) for s, m in cols]
+            cells = [fmt_.metric(facts.value(row.rep, s, m)) for s, m in cols]
             if row.model == "teacher":
                 deltas = ["ref"] * len(delta_splits)
             else:
-                deltas = [delta(facts.primary_delta(row.run, row.rep, s)) for s in delta_splits]
+                deltas = [fmt_.delta(facts.primary_delta(row.run, row.rep, s)) for s in delta_splits]
             table.append([*row.head(), *cells, *deltas])
         doc.para("Task metrics on the dev splits:")
         doc.table(headers, table)
@@ -93,11 +80,11 @@ class Comparison:
             up = facts.speedup(row.run, row.rep)
             table.append([
                 *row.head(),
-                count(size.encoder_params if size else None),
-                count(size.total_params if size else None),
-                megabytes(size.bytes_on_disk if size else None),
-                percent(facts.measured_sparsity(row.rep)),
-                percent(facts.unstructured_sparsity(row.rep)),
+                fmt_.count(size.encoder_params if size else None),
+                fmt_.count(size.total_params if size else None),
+                fmt_.megabytes(size.bytes_on_disk if size else None),
+                fmt_.percent(facts.measured_sparsity(row.rep)),
+                fmt_.percent(facts.unstructured_sparsity(row.rep)),
                 MISSING if inf is None else f"{inf.latency_ms_median:.2f}",
                 MISSING if up is None else f"{up:.2f}×",
                 _energy_per_example(row.run, row.rep),
@@ -134,7 +121,7 @@ class _Row:
         if self.model == "teacher":
             return ["teacher", MISSING, MISSING, *([MISSING] * len(extra)), MISSING]
         return [self.model, facts.chain(self.run), facts.tuner(self.run), *extra,
-                percent(facts.target_sparsity(self.run))]
+                fmt_.percent(facts.target_sparsity(self.run))]
 
 
 def _row_head(rows: list[_Row]) -> list[str]:
@@ -169,12 +156,12 @@ def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
         source = facts.meter_source(r, meter)
         if source:  # which plugin at which version measured it
             where += f", by {source}"
-        text = joules(median_j, method)
+        text = fmt_.joules(median_j, method)
         spread = rep.inference.energy_per_example.get(meter)
         if spread is not None and spread.min_j is not None and spread.max_j is not None:
-            text += f" [{sig3(spread.min_j)}–{sig3(spread.max_j)}]"
+            text += f" [{fmt_.sig3(spread.min_j)}–{fmt_.sig3(spread.max_j)}]"
         if spread is not None and spread.dynamic_median_j is not None:
-            text += f", dynamic {joules(spread.dynamic_median_j, method)}"
+            text += f", dynamic {fmt_.joules(spread.dynamic_median_j, method)}"
         parts.append(f"{text} ({method or 'method not recorded'}, {where})")
     return "; ".join(parts)
 
@@ -184,7 +171,7 @@ def _training_time(row: _Row) -> str:
     secs, reused = facts.phase_seconds(row.run, facts.TRAIN_PHASES[key])
     if secs is None:
         return MISSING
-    return f"{seconds(secs)} (reused from cache)" if reused else seconds(secs)
+    return f"{fmt_.seconds(secs)} (reused from cache)" if reused else fmt_.seconds(secs)
 
 
 def _failed(doc: Doc, runs: list[RunResult]) -> None:

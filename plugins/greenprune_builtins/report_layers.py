@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenprune.report.api import MISSING, Doc, Fmt, ReportInput, facts
+from greenprune.api import MISSING, Doc, Fmt, ReportInput
+from greenprune.api import report_facts as facts
 from greenprune_builtins.report_common import group_heading, run_heading
 
 #: known per-layer keys (greenprune.modeling.per_layer_sizes) and their column titles

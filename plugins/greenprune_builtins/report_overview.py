@@ -7,7 +7,8 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report.api import MISSING, Doc, Fmt, ReportInput, facts
+from greenprune.api import MISSING, Doc, Fmt, ReportInput
+from greenprune.api import report_facts as facts
 from greenprune_builtins.report_common import group_heading, no_runs
 
 if TYPE_CHECKING:

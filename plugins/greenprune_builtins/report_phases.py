@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report.api import MISSING, Doc, Fmt, ReportInput, facts, joules, sig3
+from greenprune.api import MISSING, Doc, Fmt, ReportInput
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_common import group_heading, no_runs, run_heading
 
 if TYPE_CHECKING:
@@ -56,17 +58,17 @@ class Phases:
 
 def _optional_joules(v: float | None, method: str) -> str:
     # A missing baseline is "–" (not measured), unlike a missing total ("no sensor").
-    return MISSING if v is None else joules(v, method)
+    return MISSING if v is None else fmt_.joules(v, method)
 
 
 def _derived(total_j: float | None, co2: float | None, price: float | None) -> list[str]:
     cells = []
     if co2 is not None:
         g = facts.co2_grams(total_j, co2)
-        cells.append(MISSING if g is None else sig3(g))
+        cells.append(MISSING if g is None else fmt_.sig3(g))
     if price is not None:
         c = facts.cost(total_j, price)
-        cells.append(MISSING if c is None else sig3(c))
+        cells.append(MISSING if c is None else fmt_.sig3(c))
     return cells
 
 
@@ -87,22 +89,22 @@ def _baseline_line(r: RunResult) -> str:
     parts = []
     for e, watts in idle:
         prefix = "≈" if e.method == "estimate" else ""
-        power = "no sensor" if watts is None else f"{prefix}{sig3(watts)} W"
+        power = "no sensor" if watts is None else f"{prefix}{fmt_.sig3(watts)} W"
         parts.append(f"{e.meter} {e.covers}: {power} ({e.method})")
-    return f"Idle baseline power (one {sig3(window)} s idle window before the first phase): " + "; ".join(parts)
+    return f"Idle baseline power (one {fmt_.sig3(window)} s idle window before the first phase): " + "; ".join(parts)
 
 
 def _phase_rows(p: Any, co2: float | None = None, price: float | None = None) -> list[list[str]]:
-    head = [p.name, sig3(p.wall_s), "reused (cache)" if p.cache_hit else ""]
+    head = [p.name, fmt_.sig3(p.wall_s), "reused (cache)" if p.cache_hit else ""]
     if not p.energy:
         return [[*head, *[MISSING] * 7, "", *_derived(None, co2, price)]]
     rows = []
     for i, e in enumerate(p.energy):
         # Repeat nothing on continuation rows: one phase, several meters or devices.
         lead = head if i == 0 else ["", "", ""]
-        rows.append([*lead, e.meter, e.covers, e.method, joules(e.joules, e.method),
+        rows.append([*lead, e.meter, e.covers, e.method, fmt_.joules(e.joules, e.method),
                      _optional_joules(e.baseline_j, e.method), _optional_joules(e.dynamic_j, e.method),
-                     sig3(e.window_s), e.note, *_derived(e.joules, co2, price)])
+                     fmt_.sig3(e.window_s), e.note, *_derived(e.joules, co2, price)])
     return rows
 
 
@@ -110,7 +112,7 @@ def _total_rows(r: RunResult, co2: float | None, price: float | None) -> list[li
     wall = sum(p.wall_s for p in r.phases)
     rows = []
     for i, (meter, covers, method, total, base, dyn) in enumerate(facts.phase_totals(r)):
-        lead = ["all phases", sig3(wall), ""] if i == 0 else ["", "", ""]
-        rows.append([*lead, meter, covers, method, joules(total, method), _optional_joules(base, method),
+        lead = ["all phases", fmt_.sig3(wall), ""] if i == 0 else ["", "", ""]
+        rows.append([*lead, meter, covers, method, fmt_.joules(total, method), _optional_joules(base, method),
                      _optional_joules(dyn, method), "", "", *_derived(total, co2, price)])
     return rows

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.api import Component, hookimpl
-from greenprune.report.api import MISSING, Doc, FigureFile, Fmt, ReportInput, facts, metric, percent, sig3
+from greenprune.api import MISSING, Component, Doc, FigureFile, Fmt, ReportInput, hookimpl
+from greenprune.api import report_facts as facts
+from greenprune.api import report_markup as fmt_
 
 if TYPE_CHECKING:
     from greenprune.api import RunResult
@@ -45,8 +46,7 @@ class Study:
                 doc.para(f"Runs on the Pareto frontier of {facts.primary_metric(ok[0]) or 'the metric'} vs "
                          f"energy per inference example ({source_label(ok, source)}):")
                 doc.table(["Run", "Target sparsity", "Structured sparsity", "Unstructured sparsity", "Metric",
-                           "J per example"],
-                          _frontier_rows(ok, source))
+                           "J per example"], _frontier_rows(ok, source))
             _layer_tables(doc, ok)
         # The compressors' own trace figures are named by their phase reports (CoFi: "CoFi's λ1/λ2").
         shown = ["metric vs sparsity after compression and after tuning",
@@ -88,9 +88,9 @@ def _frontier_rows(ok: list[RunResult], source: str) -> list[list[str]]:
     rows = []
     for x, y in pareto_front(list(points)):
         r = points[(x, y)]
-        rows.append([facts.run_label(r, ok), percent(facts.target_sparsity(r)),
-                     percent(facts.measured_sparsity(r.student)),
-                     percent(facts.unstructured_sparsity(r.student)), metric(y), f"{sig3(x)} J"])
+        rows.append([facts.run_label(r, ok), fmt_.percent(facts.target_sparsity(r)),
+                     fmt_.percent(facts.measured_sparsity(r.student)),
+                     fmt_.percent(facts.unstructured_sparsity(r.student)), fmt_.metric(y), f"{fmt_.sig3(x)} J"])
     return rows
 
 

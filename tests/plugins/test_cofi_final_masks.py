@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, dense_prunable_params
 from greenprune_builtins.cofi.final_masks import counted_sparsity, final_masks
+from greenprune_builtins.cofi.gates import CofiMaskModule
+from greenprune_builtins.cofi.shrink import to_compact
 
-from greenprune.models import CofiMaskModule, PrunableShape, count_prunable_params, dense_prunable_params, to_compact
 from tests.conftest import make_tiny_bert
 
 
@@ -61,10 +63,10 @@ def test_shift_keeps_the_ranking_of_units() -> None:
 def test_landed_masks_prune_to_the_counted_sparsity(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from transformers import AutoModelForSequenceClassification
 
-    from greenprune.models import from_hf_bert
+    from greenprune.structure.compact import from_hf
 
     path = make_tiny_bert(tmp_path / "m", layers=4, hidden=32, heads=4, ffn=64)
-    model = from_hf_bert(AutoModelForSequenceClassification.from_pretrained(path)).eval()
+    model = from_hf(AutoModelForSequenceClassification.from_pretrained(path)).eval()
     shape = PrunableShape.from_config(model.config)
     landed = final_masks(trained_like_gates(4, 4, 64, 32, seed=5), shape, 0.7)
     compact = to_compact(model, landed.masks)
@@ -95,16 +97,16 @@ def test_aligned_widths_are_multiples_and_still_land_on_target(target: float) ->
 def test_aligned_masks_prune_to_aligned_widths_and_equal_the_masked_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from transformers import AutoModelForSequenceClassification
 
-    from greenprune.models import from_hf_bert
+    from greenprune.structure.compact import from_hf
 
     path = make_tiny_bert(tmp_path / "m", layers=3, hidden=64, heads=4, ffn=96)
-    model = from_hf_bert(AutoModelForSequenceClassification.from_pretrained(path)).eval()
+    model = from_hf(AutoModelForSequenceClassification.from_pretrained(path)).eval()
     shape = PrunableShape.from_config(model.config)
     landed = final_masks(trained_like_gates(3, 4, 96, 64, seed=11), shape, 0.6, align=8)
     compact = to_compact(model, landed.masks).eval()
     assert compact.config.kept_hidden % 8 == 0
     ids = torch.randint(5, 100, (2, 12))
     with torch.no_grad():
-        masked = model(input_ids=ids, masks=landed.masks).logits
+        masked = model(input_ids=ids, unit_scales=landed.masks.scales()).logits
         pruned = compact(input_ids=ids).logits
     assert torch.allclose(masked, pruned, atol=1e-4)

@@ -77,7 +77,7 @@ def test_prediction_losses_cover_start_and_end() -> None:
 def test_cofi_prunes_a_qa_model_exactly_and_it_reloads(tmp_path: Path) -> None:
     from transformers import AutoModelForQuestionAnswering
 
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes)
 
     ctx, job = qa_job(tmp_path, Finetune(FinetuneOptions()))
     phase = Cofi(CofiOptions(mask_lr=0.5, lambda_lr=0.5, mask_init={"hidden": 0.0})).compress(ctx, job)

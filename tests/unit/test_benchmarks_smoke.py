@@ -49,8 +49,13 @@ def test_forward_flops_dense_by_hand() -> None:
 
 def test_forward_flops_pruned_config_and_model_by_hand() -> None:
     import torch
+    from greenprune_builtins.cofi.masks import CofiMasks
+    from greenprune_builtins.cofi.shrink import to_compact
 
-    from greenprune.models import CofiMasks, CompactBertConfig, CompactBertForSequenceClassification, to_compact
+    from greenprune.structure.compact import compact_classes
+
+    bert = compact_classes("bert")
+    CompactBertConfig, CompactBertForSequenceClassification = bert.config, bert.sequence
 
     # layer 0 keeps 2 of 4 heads and 16 of 64 FFN units; layer 1 loses its whole attention block
     cfg = CompactBertConfig(vocab_size=100, hidden_size=D, num_hidden_layers=2, num_attention_heads=4,
@@ -79,9 +84,8 @@ def test_forward_flops_pruned_config_and_model_by_hand() -> None:
 
 def test_synthetic_student_hits_the_target() -> None:
     import torch
+    from greenprune_builtins.cofi.expected import measured_sparsity
     from transformers import BertForSequenceClassification
-
-    from greenprune.models import measured_sparsity
 
     torch.manual_seed(0)
     teacher = BertForSequenceClassification(tiny_hf_config(layers=3)).eval()

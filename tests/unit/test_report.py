@@ -10,7 +10,8 @@ import pytest
 
 from greenprune.components import Component
 from greenprune.report import render_reports
-from greenprune.report.api import ReportInput, sig3
+from greenprune.report.markup import sig3
+from greenprune.report.types import ReportInput
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,

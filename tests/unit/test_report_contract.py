@@ -8,11 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from greenprune import hookimpl
-from greenprune.components import Component, collect
+from greenprune.api import Component, Doc, FigureFile, PhaseReport, ReportInput, hookimpl
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as figures
+from greenprune.components import collect
 from greenprune.plugins import make_plugin_manager
 from greenprune.report import render_reports, sections_in_order
-from greenprune.report.api import Doc, FigureFile, PhaseReport, ReportInput, facts, figures
 from greenprune.results import ModelReport, ModelSize, PhaseRecord, RunResult
 
 
@@ -83,7 +84,7 @@ def test_sections_take_their_declared_place_and_compressors_speak_for_their_phas
 
 
 def test_the_report_core_imports_no_plugin() -> None:
-    code = ("import sys, greenprune.report, greenprune.report.api; "
+    code = ("import sys, greenprune.report, greenprune.api; "
             "assert not [m for m in sys.modules if m.startswith('greenprune_builtins')], sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
     core = Path(__file__).resolve().parents[2] / "greenprune" / "report"

@@ -13,7 +13,7 @@ from greenprune_builtins.report_study_figures import pareto_front, study_figures
 from greenprune.components import collect
 from greenprune.plugins import make_plugin_manager
 from greenprune.report import phase_reports, render_reports
-from greenprune.report.api import ReportInput
+from greenprune.report.types import ReportInput
 from greenprune.results import EnergyReading, InferenceFigures, ModelReport, ModelSize, PhaseRecord, RunResult
 
 STSB = {"name": "stsb", "title": "GLUE STS-B", "kind": "regression", "metrics": ["pearson", "spearman"],

@@ -104,9 +104,10 @@ def load_with_adapters(path: str | Path, model_class: Any = None, **kwargs: Any)
 
     path = Path(path)
     if model_class is None:
-        import greenprune.models  # noqa: F401  (registers the compact BERT's config with AutoConfig)
+        from greenprune.api import register_compact
         from greenprune.saved import model_class as class_for
 
+        register_compact()  # so AutoConfig reads a compact encoder's config
         config = AutoConfig.from_pretrained(str(path))
         model_class = class_for(getattr(config, "architectures", None), getattr(config, "model_type", None))
     previous = hf_logging.get_verbosity()

@@ -198,6 +198,11 @@ def adapter_specs(model: nn.Module) -> dict[str, dict[str, Any]]:
     return {name: a.spec() for name, a in iter_adapters(model)}
 
 
+def adapter_state_keys(model: nn.Module) -> set[str]:
+    """Every state-dict key of the adapters in ``model`` (full names, as ``model.state_dict()`` has them)."""
+    return {f"{name}.{ATTR}.{key}" for name, a in iter_adapters(model) for key in a.state_dict()}
+
+
 def adapter_params(model: nn.Module) -> int:
     return sum(p.numel() for _, a in iter_adapters(model) for p in a.parameters())
 

@@ -44,7 +44,7 @@ class FinalMasks:
 
 def counted_sparsity(shape: Any, masks: Any) -> float:
     """The sparsity ``to_compact`` will produce with these deterministic masks (exact for 0/1 masks)."""
-    from greenprune.models import expected_sparsity
+    from greenprune_builtins.cofi.expected import expected_sparsity
 
     return float(expected_sparsity(shape, masks.binarized()))
 

@@ -19,26 +19,26 @@ if TYPE_CHECKING:
 #: at 0.8-0.95, 0.9 prunes everything), 400 land within 0.05, 600 within 0.012 of 0.6 and 0.9.
 SETTLE_STEPS = 500
 
-def dense_student(model: Any) -> Any:
-    """The model to prune as greenprune's compact BERT (dense): HF BERT of any depth converts."""
-    from greenprune.api import UserError
-    from greenprune.models import MODEL_TYPE, from_hf_bert
+def dense_student(model: Any, tuner: Any) -> Any:
+    """The model to prune as greenprune's compact encoder (dense): a HF encoder of a known family
+    (BERT, RoBERTa; any depth) converts, leaving out the state the tuner declares its own."""
+    from greenprune.api import FAMILIES, UserError, family_of, from_hf, is_compact
 
-    if getattr(model.config, "model_type", "") == MODEL_TYPE:  # already compact (any head): prune a copy
+    if is_compact(model):  # already compact (any head): prune a copy
         import copy
 
         return copy.deepcopy(model)
-    if getattr(model.config, "model_type", "") == "bert":
-        return from_hf_bert(model)
-    raise UserError(f"cofi prunes BERT models; got a {type(model).__name__} "
-                    f"({getattr(model.config, 'model_type', '?')}). Use a BERT teacher")
+    if family_of(model) is not None:
+        return from_hf(model, exclude=tuner.state_keys(model) if tuner is not None else ())
+    raise UserError(f"cofi prunes encoders of the families {', '.join(f.name for f in FAMILIES)}; got a "
+                    f"{type(model).__name__} ({getattr(model.config, 'model_type', '?')}). Use such a teacher")
 
 
 def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianController, teacher: Any,
                  proj: Any, state: dict[str, int]) -> Any:
     import torch
 
-    from greenprune.models import expected_sparsity
+    from greenprune_builtins.cofi.expected import expected_sparsity
 
     num_layers = shape.num_layers
     teacher_layers = opts.distill_layers or default_teacher_layers(teacher.config.num_hidden_layers)
@@ -49,7 +49,7 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
         device = batch["input_ids"].device
         masks.to(device)
         z = masks.sample() if pruning else None
-        out = model(**batch, masks=z, output_hidden_states=opts.distill)
+        out = model(**batch, unit_scales=z.scales() if z is not None else None, output_hidden_states=opts.distill)
         parts: dict[str, float] = {"hard": float(out.loss.detach())}
         if opts.distill:
             inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -83,18 +83,14 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
     import torch
 
     from greenprune.api import ModelBundle, PhaseOutput, UserError, encode, phase_config, train_phase, trainable_groups
-    from greenprune.models import (
-        CofiMaskModule,
-        PrunableShape,
-        count_prunable_params,
-        expected_sparsity,
-        to_compact,
-    )
+    from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
+    from greenprune_builtins.cofi.gates import CofiMaskModule
+    from greenprune_builtins.cofi.shrink import to_compact
 
     if job.sparsity is None:  # Cofi.compress says so first; this also narrows the type
         raise UserError("cofi needs a target: pass --sparsity S with S in (0, 1), e.g. --sparsity 0.6")
     target: float = job.sparsity
-    student_model = dense_student(job.current.model)
+    student_model = dense_student(job.current.model, job.tuner)
     # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
     job.tuner.on_surgery(job.current.model, student_model, [])
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
@@ -192,6 +188,6 @@ def _max_logit_diff(masked_model: Any, compact: Any, masks: Any, features: list[
     device = next(compact.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
     with torch.no_grad():
-        a = output_logits(masked_model(**batch, masks=masks.to(device)))
+        a = output_logits(masked_model(**batch, unit_scales=masks.to(device).scales()))
         b = output_logits(compact(**batch))
     return max(float((x - y).abs().max()) for x, y in zip(a, b, strict=True))

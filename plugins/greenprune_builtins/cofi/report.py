@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune.report.api import FigureFile, GroupKey, PhaseReport, facts
-from greenprune.report.api import figures as plot
+from greenprune.api import FigureFile, GroupKey, PhaseReport
+from greenprune.api import report_facts as facts
+from greenprune.api import report_figures as plot
 
 if TYPE_CHECKING:
     from greenprune.api import PhaseRecord, RunResult

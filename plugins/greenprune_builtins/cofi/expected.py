@@ -1,9 +1,10 @@
-"""How many prunable encoder parameters a (masked or compact) BERT keeps: expected and counted.
+"""How many prunable encoder parameters a masked or compact encoder keeps: expected (CoFi) and counted.
 
 "Prunable" follows CoFi (Xia et al., ACL 2022, §3.2): the weights and biases of the encoder's six
 projections per layer (Q, K, V, attention output, FFN up, FFN down). Embeddings, LayerNorms, pooler and
-classifier are left out, as in the paper. Each count below is exactly what physical pruning
-(``prune.py``) removes, so for a 0/1 mask the expected count equals the compact model's real count:
+classifier are left out, as in the paper; it is the core's encoder-parameter count
+(:mod:`greenprune.structure.sizes`). Each count below is exactly what physical pruning (``shrink.py``)
+removes, so for a 0/1 mask the expected count equals the compact model's real count:
 
 * per kept head (d = head size, D = kept hidden dims): Q, K, V rows and biases 3 d (D + 1), and the
   output projection's d columns d D;
@@ -20,25 +21,19 @@ CoFi's Lagrangian sparsity constraint.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from greenprune.models.masks import CofiMasks
-
-#: Names (relative to the model) of the Linear layers counted as prunable.
-PRUNABLE_LINEAR = re.compile(
-    r"(^|\.)encoder\.layer\.\d+\."
-    r"(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$"
-)
+from greenprune.api import count_encoder
+from greenprune_builtins.cofi.masks import CofiMasks
 
 
 @dataclass(frozen=True)
 class PrunableShape:
-    """Sizes that determine the prunable parameter count of a uniform BERT encoder."""
+    """Sizes that determine the prunable parameter count of a uniform encoder."""
 
     num_layers: int
     num_heads: int
@@ -48,7 +43,7 @@ class PrunableShape:
 
     @classmethod
     def from_config(cls, config: Any) -> PrunableShape:
-        """The *dense* shape of a HF ``BertConfig`` or a ``CompactBertConfig`` (its original sizes)."""
+        """The *dense* shape of a HF encoder config or a compact encoder config (its original sizes)."""
         heads = config.num_attention_heads
         head_size = getattr(config, "head_size", None) or config.hidden_size // heads
         return cls(config.num_hidden_layers, heads, head_size, config.hidden_size, config.intermediate_size)
@@ -108,14 +103,9 @@ def expected_sparsity(config_or_shape: Any, keep: CofiMasks) -> torch.Tensor:
     return 1 - expected_prunable_params(config_or_shape, keep) / dense_prunable_params(config_or_shape)
 
 
-def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
-    """The encoder projections counted as prunable, by qualified name."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Linear) and PRUNABLE_LINEAR.search(n)}
-
-
 def count_prunable_params(model: nn.Module) -> int:
     """Parameters actually present in the prunable encoder projections of ``model`` (HF or compact)."""
-    return sum(p.numel() for lin in prunable_linears(model).values() for p in lin.parameters(recurse=False))
+    return count_encoder(model).present
 
 
 def measured_sparsity(model: nn.Module) -> float:

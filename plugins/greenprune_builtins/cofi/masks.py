@@ -1,7 +1,7 @@
-"""The CoFi mask container passed to the masked forward of :mod:`greenprune.models.compact_bert`.
+"""The CoFi mask container; the compact encoder's forward takes it as unit scales (:meth:`CofiMasks.scales`).
 
 CoFi (Xia, Zhong, Chen, "Structured Pruning Learns Compact and Accurate Models", ACL 2022, §3) learns
-five families of gates at once. Their semantics in the masked forward (see ``layers.py``):
+five families of gates at once. Their semantics in the masked forward (the core's ``UnitScales``):
 
 ``head_z`` [L, H]
     multiplies each head's context vector before the attention output projection;
@@ -17,7 +17,7 @@ five families of gates at once. Their semantics in the masked forward (see ``lay
 
 Any field may be ``None`` (that family is not pruned, i.e. all ones). Values may be soft samples in
 [0, 1] during training or deterministic masks whose kept entries lie in (0, 1]; a zero always means
-"physically removed" by :func:`greenprune.models.prune.to_compact`.
+"physically removed" by :func:`greenprune_builtins.cofi.shrink.to_compact`.
 
 A sublayer is *removed* when its block gate is 0 or all of its unit gates are 0; a removed sublayer is
 an identity (no residual LayerNorm), exactly as in CoFi's released code and as in the compact model,
@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 import torch
+
+from greenprune.api import UnitScales
 
 MASK_NAMES = ("head_z", "mha_z", "int_z", "ffn_z", "hidden_z")
 
@@ -80,13 +82,18 @@ class CofiMasks:
 
     # --- structural queries used by the masked forward and by physical pruning ---------------------
 
+    def scales(self) -> UnitScales:
+        """The gates as the compact encoder's unit scales (the masked forward: ``model(..., unit_scales=)``)."""
+        return UnitScales(heads=self.head_z, attention=self.mha_z, units=self.int_z, ffn=self.ffn_z,
+                          hidden=self.hidden_z)
+
     def attention_active(self, num_layers: int) -> list[bool]:
         """Per layer: is the attention sublayer still there (block gate and some head non-zero)?"""
-        return _active(self.mha_z, self.head_z, num_layers)
+        return self.scales().attention_active(num_layers)
 
     def ffn_active(self, num_layers: int) -> list[bool]:
         """Per layer: is the FFN sublayer still there (block gate and some unit non-zero)?"""
-        return _active(self.ffn_z, self.int_z, num_layers)
+        return self.scales().ffn_active(num_layers)
 
     def hidden_index(self) -> torch.Tensor | None:
         """Indices of kept hidden dimensions, or ``None`` when hidden dims are not masked."""
@@ -94,19 +101,3 @@ class CofiMasks:
             return None
         return torch.nonzero(self.hidden_z != 0, as_tuple=False).flatten()
 
-
-def _active(block: torch.Tensor | None, units: torch.Tensor | None, num_layers: int) -> list[bool]:
-    # One host sync for all layers instead of one ``.item()`` per layer.
-    alive = torch.ones(num_layers, dtype=torch.bool)
-    if block is not None:
-        alive &= (block.detach() != 0).cpu()
-    if units is not None:
-        alive &= (units.detach() != 0).any(dim=-1).cpu()
-    return [bool(a) for a in alive.tolist()]
-
-
-def kept_index(z: torch.Tensor | None, size: int) -> torch.Tensor:
-    """Indices of the non-zero entries of a 1-D gate (all of ``range(size)`` when ``z`` is None)."""
-    if z is None:
-        return torch.arange(size)
-    return torch.nonzero(z.detach() != 0, as_tuple=False).flatten().cpu()

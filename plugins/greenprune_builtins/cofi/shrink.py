@@ -1,11 +1,11 @@
-"""Physical pruning: turn a masked CompactBert into a smaller CompactBert that computes the same function.
+"""Physical pruning: turn a masked compact encoder into a smaller one that computes the same function.
 
 Given deterministic CoFi masks (Xia, Zhong, Chen, ACL 2022), every zero gate removes its structure
 (heads: Q/K/V rows and output-projection columns; FFN units: up rows and down columns; hidden dims:
 embedding columns, every projection's rows/columns along the hidden width, LayerNorm entries and the
 pooler's or the QA head's input columns; whole sublayers when their block gate or all of their units
 are 0). Non-zero gate values, which may lie in (0, 1), are folded into the weights, mirroring where
-the masked forward (``layers.py``) multiplies them:
+the masked forward (the core's compact ``layers.py``) multiplies them:
 
 * ``head_z`` scales a head's context = softmax(QK^T) V, which is linear in V: fold into V's rows;
 * ``mha_z`` and ``hidden_z`` scale the attention output projection's output: fold into its rows/bias;
@@ -21,19 +21,12 @@ the kept width computes, so outputs agree up to float rounding.
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from greenprune.models.compact_bert import (
-    CompactBertForSequenceClassification,
-    CompactBertModel,
-    layer_gates,
-)
-from greenprune.models.io import CompactModel
-from greenprune.models.masks import CofiMasks, kept_index
-from greenprune.structure.surgery import SurgeryEvent
+from greenprune.api import CompactEncoderForSequenceClassification, CompactModel, SurgeryEvent, kept_index, layer_scales
+from greenprune_builtins.cofi.masks import CofiMasks
 
 
 def _col(t: Tensor) -> Tensor:
@@ -48,7 +41,7 @@ class _StateBuilder:
     """Collects the sliced, gate-folded tensors of the compact model under their HF-style names."""
 
     def __init__(self, model: CompactModel, hidx: Tensor, hval: Tensor) -> None:
-        self.src = dict(model.named_parameters())
+        self.model = model
         self.out: dict[str, Tensor] = {}
         self.hidx, self.hval = hidx, hval
         self.events: list[SurgeryEvent] = []  # what stayed, per changed module, for the tuners
@@ -57,7 +50,10 @@ class _StateBuilder:
         self.events.extend(SurgeryEvent(m, removed=True) for m in modules)
 
     def get(self, name: str) -> Tensor:
-        return self.src[name].detach()
+        # Through the module, not the parameter's name: a projection a tuner wrapped (peft's LoRA keeps
+        # the weight at ``query.base_layer.weight``) still answers ``query.weight``.
+        prefix, _, part = name.rpartition(".")
+        return getattr(self.model.get_submodule(prefix), part).detach()
 
     def layer_norm(self, prefix: str) -> None:
         # hidden_z multiplies the LayerNorm output in the masked forward: fold into weight and bias.
@@ -97,8 +93,9 @@ def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent]
     when given, receives one :class:`SurgeryEvent` per changed module (for the tuners).
     """
     cfg = model.config
-    gates = layer_gates(cfg, masks)  # validates the mask shapes against the architecture
-    ref = model.bert.embeddings.word_embeddings.weight  # device and dtype of the model (any head)
+    gates = layer_scales(cfg, masks.scales())  # validates the mask shapes against the architecture
+    base = model.base_model_prefix  # the backbone's name (the family's: bert, roberta)
+    ref = model.get_input_embeddings().weight  # device and dtype of the model (any head)
     hidx = kept_index(masks.hidden_z, cfg.kept_hidden).to(ref.device)
     if hidx.numel() == 0:
         raise ValueError("hidden_z removes every hidden dimension")
@@ -106,23 +103,23 @@ def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent]
     sb = _StateBuilder(model, hidx, hval)
 
     for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-        name = f"bert.embeddings.{table}.weight"
+        name = f"{base}.embeddings.{table}.weight"
         sb.out[name] = sb.get(name)[:, hidx] * hval  # hidden_z multiplies the summed embeddings
         sb.events.append(SurgeryEvent(name.removesuffix(".weight"), kept_out=hidx, out_scale=hval))
-    sb.layer_norm("bert.embeddings.LayerNorm")
+    sb.layer_norm(f"{base}.embeddings.LayerNorm")
 
     heads_left: list[int] = []
     ffn_left: list[int] = []
     d = cfg.head_size
-    for i, (layer, g) in enumerate(zip(model.bert.encoder.layer, gates, strict=True)):
-        p = f"bert.encoder.layer.{i}"
+    for i, (layer, g) in enumerate(zip(model.base_model.encoder.layer, gates, strict=True)):
+        p = f"{base}.encoder.layer.{i}"
         if layer.attention is not None and g.attention:
             n_heads = layer.attention.self.num_heads
-            hz = _gate(g.head_z, n_heads, ref)
+            hz = _gate(g.heads, n_heads, ref)
             kept = kept_index(hz, n_heads).to(ref.device)
             rows = (_col(kept) * d + torch.arange(d, device=ref.device)).flatten()
             v_scale = hz[kept].repeat_interleave(d)
-            out_scale = _gate(g.mha_z, 1, ref) * hval
+            out_scale = _gate(g.attention_block, 1, ref) * hval
             sb.linear(f"{p}.attention.self.query", rows=rows, cols=hidx)
             sb.linear(f"{p}.attention.self.key", rows=rows, cols=hidx)
             sb.linear(f"{p}.attention.self.value", rows=rows, cols=hidx, row_scale=v_scale)
@@ -136,14 +133,14 @@ def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent]
                 sb.removed(f"{p}.attention", *(f"{p}.attention.{x}" for x in parts))
         if layer.intermediate is not None and g.ffn:
             width = layer.intermediate.dense.out_features
-            iz = _gate(g.int_z, width, ref)
+            iz = _gate(g.units, width, ref)
             kept = kept_index(iz, width).to(ref.device)
             sb.linear(f"{p}.intermediate.dense", rows=kept, cols=hidx)
             sb.linear(
                 f"{p}.output.dense",
                 rows=hidx,
                 cols=kept,
-                row_scale=_gate(g.ffn_z, 1, ref) * hval,
+                row_scale=_gate(g.ffn_block, 1, ref) * hval,
                 col_scale=iz[kept],
             )
             sb.layer_norm(f"{p}.output.LayerNorm")
@@ -154,9 +151,9 @@ def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent]
                 sb.removed(*(f"{p}.{m}" for m in ("intermediate.dense", "intermediate", "output.dense",
                                                   "output.LayerNorm", "output")))
 
-    if model.bert.pooler is not None:
-        sb.linear("bert.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
-    if isinstance(model, CompactBertForSequenceClassification):
+    if model.base_model.pooler is not None:
+        sb.linear(f"{base}.pooler.dense", cols=hidx)  # only its input lives in the hidden stream
+    if isinstance(model, CompactEncoderForSequenceClassification):
         sb.linear("classifier")  # reads the pooler's output, which keeps the full width
     else:
         # The QA head reads every token's final hidden state, whose kept dims the last LayerNorm
@@ -172,31 +169,3 @@ def to_compact(model: CompactModel, masks: CofiMasks, events: list[SurgeryEvent]
         events.extend(sb.events)
     return new.train(model.training)
 
-
-def per_layer_sizes(model: nn.Module) -> list[dict[str, Any]]:
-    """Per encoder layer: index, Q/K/V output widths, heads, FFN width (None = block removed), hidden width.
-
-    Works on :class:`CompactBertForSequenceClassification` / :class:`CompactBertModel` (and on HF BERT).
-    """
-    bert = getattr(model, "bert", model)
-    if not isinstance(bert, CompactBertModel) and not hasattr(bert, "encoder"):
-        raise TypeError(f"not a BERT-like model: {type(model).__name__}")
-    hidden = bert.embeddings.word_embeddings.embedding_dim
-    sizes: list[dict[str, Any]] = []
-    for i, layer in enumerate(bert.encoder.layer):
-        att = getattr(layer, "attention", None)
-        inter = getattr(layer, "intermediate", None)
-        sa = att.self if att is not None else None
-        heads = getattr(sa, "num_heads", None) or getattr(sa, "num_attention_heads", None)
-        sizes.append(
-            {
-                "layer": i,
-                "q": sa.query.out_features if sa is not None else None,
-                "k": sa.key.out_features if sa is not None else None,
-                "v": sa.value.out_features if sa is not None else None,
-                "heads": heads if sa is not None else None,
-                "ffn": inter.dense.out_features if inter is not None else None,
-                "hidden": hidden,
-            }
-        )
-    return sizes

@@ -1,4 +1,4 @@
-"""CompactBert reproduces HF BERT exactly, takes CoFi masks, and round-trips through save/load."""
+"""The compact encoder reproduces HF BERT exactly, takes CoFi masks, and round-trips through save/load."""
 
 from __future__ import annotations
 
@@ -6,17 +6,20 @@ import functools
 
 import pytest
 import torch
+from greenprune_builtins.cofi.gates import CofiMaskModule
+from greenprune_builtins.cofi.masks import CofiMasks
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-from greenprune.models import (
-    CofiMaskModule,
-    CofiMasks,
-    CompactBertConfig,
-    CompactBertForSequenceClassification,
-    from_hf_bert,
+from greenprune.structure.compact import (
+    compact_classes,
+    from_hf,
     load_compact,
     save_compact,
 )
+
+BERT = compact_classes("bert")
+CompactBertConfig = BERT.config
+CompactBertForSequenceClassification = BERT.sequence
 
 # (layers, hidden, heads, ffn, labels)
 SHAPES = [(2, 32, 4, 64, 3), (3, 48, 6, 96, 1), (5, 32, 4, 64, 2)]
@@ -35,7 +38,7 @@ def hf_model(layers: int, hidden: int, heads: int, ffn: int, labels: int) -> Ber
         max_position_embeddings=32,
         num_labels=labels,
     )
-    model = BertForSequenceClassification(cfg)  # cached: tests only read it (from_hf_bert copies)
+    model = BertForSequenceClassification(cfg)  # cached: tests only read it (from_hf copies)
     with torch.no_grad():  # LayerNorms away from (1, 0) so a wrong LayerNorm would show
         for name, p in model.named_parameters():
             if "LayerNorm" in name:
@@ -57,7 +60,7 @@ def batch(seq: int = 12, n: int = 3) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_dense_compact_equals_hf_bert(shape: tuple[int, ...]) -> None:
     hf = hf_model(*shape)
-    ours = from_hf_bert(hf).eval()
+    ours = from_hf(hf).eval()
     assert ours.config.is_dense and ours.config.model_type == "greenprune-bert"
     labels = torch.tensor([0.3, -1.0, 2.0]) if shape[-1] == 1 else torch.tensor([0, 1, 1])
     with torch.no_grad():
@@ -72,7 +75,7 @@ def test_dense_compact_equals_hf_bert(shape: tuple[int, ...]) -> None:
 
 def test_hf_state_dict_loads_into_dense_compact_bert() -> None:
     hf = hf_model(*SHAPES[0])
-    ours = CompactBertForSequenceClassification(CompactBertConfig.from_bert_config(hf.config)).eval()
+    ours = CompactBertForSequenceClassification(CompactBertConfig.from_hf_config(hf.config)).eval()
     missing, unexpected = ours.load_state_dict(hf.state_dict(), strict=False)
     assert not missing and not unexpected
     with torch.no_grad():
@@ -80,17 +83,17 @@ def test_hf_state_dict_loads_into_dense_compact_bert() -> None:
 
 
 def test_empty_masks_and_no_attention_mask_match_plain_forward() -> None:
-    model = from_hf_bert(hf_model(*SHAPES[0])).eval()
+    model = from_hf(hf_model(*SHAPES[0])).eval()
     inputs = {"input_ids": batch()["input_ids"]}
     with torch.no_grad():
         plain = model(**inputs).logits
-        assert torch.equal(model(**inputs, masks=CofiMasks()).logits, plain)
+        assert torch.equal(model(**inputs, unit_scales=CofiMasks().scales()).logits, plain)
         ones = CofiMasks(head_z=torch.ones(2, 4), int_z=torch.ones(2, 64), hidden_z=torch.ones(32))
-        assert (model(**inputs, masks=ones).logits - plain).abs().max() <= 1e-6
+        assert (model(**inputs, unit_scales=ones.scales()).logits - plain).abs().max() <= 1e-6
 
 
 def test_classification_loss_and_tuple_output() -> None:
-    model = from_hf_bert(hf_model(*SHAPES[0])).eval()
+    model = from_hf(hf_model(*SHAPES[0])).eval()
     out = model(**batch(), labels=torch.tensor([0, 2, 1]))
     assert out.loss is not None and out.loss.ndim == 0 and out.hidden_states is None
     tup = model(**batch(), return_dict=False)
@@ -98,11 +101,11 @@ def test_classification_loss_and_tuple_output() -> None:
 
 
 def test_soft_sampled_masks_train_and_reach_every_gate() -> None:
-    model = from_hf_bert(hf_model(*SHAPES[0])).train()
+    model = from_hf(hf_model(*SHAPES[0])).train()
     gates = CofiMaskModule.from_config(model.config, init={"head": 1.0, "mha": 1.0, "ffn": 1.0, "hidden": 1.0})
     torch.manual_seed(0)
     masks = gates.sample()
-    out = model(**batch(), labels=torch.tensor([0, 1, 2]), masks=masks, output_hidden_states=True)
+    out = model(**batch(), labels=torch.tensor([0, 1, 2]), unit_scales=masks.scales(), output_hidden_states=True)
     assert len(out.hidden_states) == 3 and out.hidden_states[-1].shape == (3, 12, 32)
     # Dims whose sampled hidden gate is 0 are exactly 0 in every hidden state (CoFi semantics).
     dropped = masks.hidden_z == 0
@@ -116,11 +119,11 @@ def test_soft_sampled_masks_train_and_reach_every_gate() -> None:
 
 
 def test_mask_shape_errors() -> None:
-    model = from_hf_bert(hf_model(*SHAPES[0])).eval()
-    with pytest.raises(ValueError, match="head_z"):
-        model(**batch(), masks=CofiMasks(head_z=torch.ones(2, 5)))
-    with pytest.raises(ValueError, match="hidden_z"):
-        model(**batch(), masks=CofiMasks(hidden_z=torch.ones(31)))
+    model = from_hf(hf_model(*SHAPES[0])).eval()
+    with pytest.raises(ValueError, match="heads"):
+        model(**batch(), unit_scales=CofiMasks(head_z=torch.ones(2, 5)).scales())
+    with pytest.raises(ValueError, match="hidden"):
+        model(**batch(), unit_scales=CofiMasks(hidden_z=torch.ones(31)).scales())
 
 
 def test_config_defaults_and_validation() -> None:
@@ -135,7 +138,7 @@ def test_config_defaults_and_validation() -> None:
 
 @pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1]])
 def test_save_load_round_trip(tmp_path: object, shape: tuple[int, ...]) -> None:
-    model = from_hf_bert(hf_model(*shape)).eval()
+    model = from_hf(hf_model(*shape)).eval()
     path = save_compact(model, None, tmp_path / "m")  # type: ignore[operator]
     assert (path / "model.safetensors").exists() and (path / "config.json").exists()
     again = load_compact(path)

@@ -6,24 +6,25 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
-
-from greenprune.models import (
-    CofiMaskModule,
-    CofiMasks,
-    CompactBertConfig,
-    CompactBertForSequenceClassification,
+from greenprune_builtins.cofi.expected import (
     PrunableShape,
     count_prunable_params,
     dense_prunable_params,
     expected_prunable_params,
     expected_sparsity,
-    load_compact,
     measured_sparsity,
-    per_layer_sizes,
-    save_compact,
-    to_compact,
 )
+from greenprune_builtins.cofi.gates import CofiMaskModule
+from greenprune_builtins.cofi.masks import CofiMasks
+from greenprune_builtins.cofi.shrink import to_compact
+from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+
+from greenprune.structure.compact import compact_classes, load_compact, save_compact
+from greenprune.structure.sizes import per_layer_sizes
+
+BERT = compact_classes("bert")
+CompactBertConfig = BERT.config
+CompactBertForSequenceClassification = BERT.sequence
 
 VOCAB = 50
 # (layers, hidden, heads, ffn, labels)
@@ -82,7 +83,7 @@ def crafted_masks(layers: int, hidden: int, heads: int, ffn: int) -> CofiMasks:
 def check_equal(model: CompactBertForSequenceClassification, masks: CofiMasks) -> CompactBertForSequenceClassification:
     compact = to_compact(model, masks)
     with torch.no_grad():
-        masked = model(**inputs(), masks=masks, output_hidden_states=True)
+        masked = model(**inputs(), unit_scales=masks.scales(), output_hidden_states=True)
         small = compact(**inputs(), output_hidden_states=True)
     assert (masked.logits - small.logits).abs().max() <= 1e-4
     keep = masks.hidden_index() if masks.hidden_z is not None else torch.arange(model.config.kept_hidden)

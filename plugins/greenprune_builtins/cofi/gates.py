@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from greenprune.models.masks import CofiMasks
+from greenprune_builtins.cofi.masks import CofiMasks
 
 GAMMA = -0.1  # left stretch limit (Louizos et al. 2018, §4)
 ZETA = 1.1  # right stretch limit
@@ -193,7 +193,7 @@ class CofiMaskModule(nn.Module):
 
     @classmethod
     def from_config(cls, config: Any, **kwargs: Any) -> CofiMaskModule:
-        """Gates shaped for a HF ``BertConfig`` or a (uniform) ``CompactBertConfig``."""
+        """Gates shaped for a HF encoder config or a (uniform) compact encoder config."""
         heads = getattr(config, "layer_heads", None) or [config.num_attention_heads]
         ffn = getattr(config, "layer_ffn", None) or [config.intermediate_size]
         if len(set(heads)) != 1 or len(set(ffn)) != 1:
@@ -225,7 +225,7 @@ class CofiMaskModule(nn.Module):
             shift=shift if kind in UNIT_KINDS else 0.0, align=align if kind in ALIGNED_KINDS else 1))
 
     def keep_probs(self) -> CofiMasks:
-        """P(gate != 0) in the same layout as the masks (differentiable; feed to ``sparsity.py``)."""
+        """P(gate != 0) in the same layout as the masks (differentiable; feed to ``expected.py``)."""
         return self._collect(lambda _, gate: gate.keep_prob())
 
     def forward(self) -> CofiMasks:

@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-
-from greenprune.models import DEFAULT_INIT, CofiMaskModule, HardConcreteGate, log_alpha_for_droprate
+from greenprune_builtins.cofi.gates import DEFAULT_INIT, CofiMaskModule, HardConcreteGate, log_alpha_for_droprate
 
 
 def gate_with(log_alpha: torch.Tensor) -> HardConcreteGate:

@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from greenprune_builtins.cofi.shrink import to_compact
 from transformers import AutoModelForQuestionAnswering, BertConfig, BertForQuestionAnswering
 
-from greenprune.models import (
-    CompactBertForQuestionAnswering,
-    from_hf_bert,
-    load_compact,
-    per_layer_sizes,
-    save_compact,
-    to_compact,
-)
-from tests.unit.test_prune import crafted_masks
+from greenprune.structure.compact import compact_classes, from_hf, load_compact, save_compact
+from greenprune.structure.sizes import per_layer_sizes
+from tests.plugins.test_prune import crafted_masks
+
+CompactBertForQuestionAnswering = compact_classes("bert").qa
 
 VOCAB = 60
 LAYERS, HIDDEN, HEADS, FFN = 3, 32, 4, 64
@@ -44,7 +41,7 @@ def batch() -> dict[str, torch.Tensor]:
 
 def test_dense_compact_qa_equals_hf_with_the_same_loss() -> None:
     hf = hf_qa()
-    ours = from_hf_bert(hf).eval()
+    ours = from_hf(hf).eval()
     assert isinstance(ours, CompactBertForQuestionAnswering) and ours.bert.pooler is None
     positions = {"start_positions": torch.tensor([2, 40, 5]), "end_positions": torch.tensor([3, 6, 5])}
     with torch.no_grad():
@@ -55,11 +52,11 @@ def test_dense_compact_qa_equals_hf_with_the_same_loss() -> None:
 
 
 def test_masked_qa_model_equals_the_compact_one() -> None:
-    model = from_hf_bert(hf_qa()).eval()
+    model = from_hf(hf_qa()).eval()
     masks = crafted_masks(LAYERS, HIDDEN, HEADS, FFN)
     compact = to_compact(model, masks)
     with torch.no_grad():
-        masked = model(**batch(), masks=masks)
+        masked = model(**batch(), unit_scales=masks.scales())
         small = compact(**batch())
     assert (masked.start_logits - small.start_logits).abs().max() <= 1e-4
     assert (masked.end_logits - small.end_logits).abs().max() <= 1e-4
@@ -69,9 +66,9 @@ def test_masked_qa_model_equals_the_compact_one() -> None:
 
 
 def test_save_and_load_through_the_auto_class(tmp_path: Path) -> None:
-    import greenprune.models  # noqa: F401  (registers the compact BERT with the Auto classes)
+    import greenprune.structure.compact  # noqa: F401  (registers the compact classes with the Auto classes)
 
-    compact = to_compact(from_hf_bert(hf_qa()).eval(), crafted_masks(LAYERS, HIDDEN, HEADS, FFN))
+    compact = to_compact(from_hf(hf_qa()).eval(), crafted_masks(LAYERS, HIDDEN, HEADS, FFN))
     save_compact(compact, None, tmp_path / "m")
     loaded = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "m").eval()
     assert isinstance(loaded, CompactBertForQuestionAnswering)

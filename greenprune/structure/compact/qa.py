@@ -1,9 +1,9 @@
-"""Extractive question-answering head on the compact BERT (HF ``BertForQuestionAnswering`` semantics).
+"""Extractive question-answering head on the compact encoder (HF ``BertForQuestionAnswering`` semantics).
 
 Like HF, the backbone has no pooler and ``qa_outputs`` maps every token's final hidden state to a
 start and an end logit, so a dense HF ``BertForQuestionAnswering`` state dict loads unchanged. Its
 input is the residual stream, so its width is ``kept_hidden``: hidden-dimension pruning slices its
-input columns (``prune.py``).
+input columns. HF RoBERTa's QA head is the same.
 """
 
 from __future__ import annotations
@@ -15,17 +15,18 @@ from torch import nn
 from torch.nn import CrossEntropyLoss
 from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
-from greenprune.models.compact_bert import CompactBertConfig, CompactBertModel, CompactBertPreTrainedModel
-from greenprune.models.masks import CofiMasks
+from greenprune.structure.compact.config import CompactEncoderConfig
+from greenprune.structure.compact.model import CompactEncoderModel, CompactPreTrainedModel
+from greenprune.structure.compact.scales import UnitScales
 
 
-class CompactBertForQuestionAnswering(CompactBertPreTrainedModel):
-    """Span start/end logits per token on :class:`CompactBertModel`; optional CoFi masks."""
+class CompactEncoderForQuestionAnswering(CompactPreTrainedModel):
+    """Span start/end logits per token on :class:`CompactEncoderModel`; optional unit scales."""
 
-    def __init__(self, config: CompactBertConfig) -> None:
+    def __init__(self, config: CompactEncoderConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.bert = CompactBertModel(config, add_pooling_layer=False)
+        setattr(self, self.base_model_prefix, CompactEncoderModel(config, add_pooling_layer=False))
         self.qa_outputs = nn.Linear(config.kept_hidden, config.num_labels)
         self.post_init()
 
@@ -39,15 +40,15 @@ class CompactBertForQuestionAnswering(CompactBertPreTrainedModel):
         end_positions: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        masks: CofiMasks | None = None,
+        unit_scales: UnitScales | None = None,
     ) -> QuestionAnsweringModelOutput | tuple[Any, ...]:
-        outputs = self.bert(
+        outputs = self.base_model(
             input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
             output_hidden_states=output_hidden_states,
-            masks=masks,
+            unit_scales=unit_scales,
         )
         logits = self.qa_outputs(outputs.last_hidden_state)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
