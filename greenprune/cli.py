@@ -45,18 +45,27 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 @click.option("--seed", type=int)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/latest"), show_default=True,
               help="Output folder: results.jsonl, report.md, report.html, models/.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML file with the run config.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML file with the run config (or the JSON a sweep records per cell).")
+@click.option("--config-json", hidden=True, help="The run config as JSON data (how a sweep starts a cell).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any config value, e.g. --set train.learning_rate=3e-5 --set cofi.lambda_lr=0.01.")
 @click.pass_obj
-def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
+def bench(obj: dict[str, Any], out: Path, config_file: Path | None, config_json: str | None, sets: tuple[str, ...],
+          **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
     flags["sparsity"] = list(flags["sparsity"]) or None
-    bench_cfg = build_config(config_file, flags, list(sets))
+    if config_json is not None and config_file is not None:
+        raise UserError("pass --config or --config-json, not both")
+    try:
+        data = json.loads(config_json) if config_json is not None else config_file
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--config-json is not valid JSON: {exc}") from None
+    bench_cfg = build_config(data, flags, list(sets))
     progress = Progress(quiet=obj["quiet"])
     if bench_cfg.task == "demo":
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "
@@ -109,6 +118,9 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
     verdicts = verify_dir(out, disable=obj["disable"], progress=Progress(quiet=True))
     for v in verdicts:
+        if v.error is not None:
+            click.echo(f"{v.run_key}  {'FAILED':10}  {v.label}: {v.error}  [{v.path}]")
+            continue
         metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
                             for split, m in v.reloaded.items())
         state = "identical" if v.identical else f"DIFFERENT (max diff {v.max_diff:.3g})"
@@ -205,6 +217,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune import sweep as matrix
     from greenprune.components import collect
     from greenprune.plugins import make_plugin_manager
+    from greenprune.preflight import check_out_dir
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
@@ -214,9 +227,10 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
             "vary": matrix.parse_vary(vary)}
     base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
-    catalogue = collect(make_plugin_manager(obj["disable"]))
+    pm = make_plugin_manager(obj["disable"])
+    catalogue = collect(pm)
     cells = matrix.expand(base, sweep_axes, catalogue)
-    matrix.validate_cells(cells, catalogue)  # the whole matrix, before any cell runs
+    matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
     if dry_run:
         done = ResultStore(out).finished_keys()
@@ -225,11 +239,13 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
         for c in mine:
             click.echo(f"{c.index:4d}  {c.key}  {'done   ' if c.key in done else 'pending'}  {c.label()}")
         return
+    check_out_dir(out)
     progress = Progress(quiet=obj["quiet"])
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
-    summary = run_cells(mine, out, progress, runner=partial(run_cell, disable=obj["disable"]))
+    summary = run_cells(mine, out, progress, runner=partial(
+        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
     # One result per run key (a failed cell that later succeeded counts once).
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
@@ -259,9 +275,29 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """greenprune's own warnings (a skipped results line) as one ``warning:`` line on stderr."""
+    import warnings
+
+    from greenprune.jsonl import SkippedLineWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, SkippedLineWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        with _interrupt_on_sigterm():
+        with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -51,6 +51,9 @@ class Component:
     #: an evaluator: the task kinds it scores ("classification", "regression", "qa"); empty = any.
     #: Checked when the run is validated, so a mismatch fails before the teacher is fine-tuned.
     task_kinds: tuple[str, ...] = ()
+    #: a compressor: False when it cannot compress a model it compressed itself (the chain
+    #: ``cofi + cofi``), so such a chain is refused when the run is validated
+    accepts_own_output: bool = True
     #: a report section: where it sits in the report, lower first (the built-ins use 100 to 500;
     #: the default puts a section after them). Registration order breaks ties.
     order: int = 1000

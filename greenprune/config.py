@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: seeds must fit numpy's RandomState (set_seed seeds it): 0 .. 2**32 - 1
+MAX_SEED = 2**32 - 1
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # inf/nan are never a meaningful setting (--epochs inf overflowed the step count after the data loaded)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TrainConfig(_Strict):
@@ -79,7 +86,7 @@ class RunConfig(_Strict):
     evaluator: str | None = Field(None, description="default: the task's own evaluator")
     sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")
     meters: list[str] = Field(default_factory=lambda: ["auto"])
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -118,7 +125,8 @@ class BenchConfig(RunConfig):
     @field_validator("sparsity", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, (int, float)) else v
+        # None: a single run's recorded config (a result's, a sweep cell's) without a sparsity
+        return [] if v is None else [v] if isinstance(v, (int, float)) else v
 
     @field_validator("sparsity")
     @classmethod
@@ -167,26 +175,47 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except IsADirectoryError:
+        raise UserError(f"config file {str(path)!r} is a folder; --config takes a TOML file") from None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A config file's data: TOML, or JSON for a ``.json`` file (what a sweep records per cell)."""
+    if Path(path).suffix != ".json":
+        return load_toml(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {str(path)!r} must hold a JSON object (a run config)")
+    return data
 
 
 def build_config(
-    config_file: Path | None = None, flags: dict[str, Any] | None = None, sets: list[str] = ()
+    data: Mapping[str, Any] | Path | None = None, flags: Mapping[str, Any] | None = None, sets: Sequence[str] = ()
 ) -> BenchConfig:
-    """Merge, lowest first: defaults, the TOML file, CLI flags, then ``--set`` overrides."""
-    data: dict[str, Any] = load_toml(config_file) if config_file else {}
+    """Merge, lowest first: defaults, ``data`` (a config as data: a parsed TOML file, a sweep
+    cell, a recorded result's ``config``), CLI flags, then ``--set`` overrides. A path in place of
+    ``data`` is read with :func:`load_config_file`. ``data`` itself is never modified."""
+    if isinstance(data, (str, Path)):
+        data = load_config_file(Path(data))
+    merged: dict[str, Any] = copy.deepcopy(dict(data or {}))
     for key, value in (flags or {}).items():
         if value is None or value == () or value == []:
             continue
         if key in ("epochs", "learning_rate", "batch_size", "max_length"):
-            data.setdefault("train", {})[key] = value
+            merged.setdefault("train", {})[key] = value
         else:
-            data[key] = list(value) if isinstance(value, tuple) else value
+            merged[key] = list(value) if isinstance(value, tuple) else value
     for item in sets:
-        apply_setting(data, *parse_set(item))
+        apply_setting(merged, *parse_set(item))
     try:
-        return BenchConfig.model_validate(data)
+        return BenchConfig.model_validate(merged)
     except ValidationError as exc:
         raise config_error(exc) from None
 

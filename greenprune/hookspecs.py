@@ -130,6 +130,56 @@ def greenprune_load_task_data(task: Task, ctx: RunContext) -> TaskData | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Pre-flight: checks that run before any data loads, meter starts or model trains
+# ---------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def greenprune_teacher_config(spec: str) -> Any:
+    """The teacher's model configuration (a transformers ``PretrainedConfig``), read without its
+    weights, so every run can be checked against the teacher's shape before any work.
+
+    :param spec: what the user passed to ``--teacher``.
+    :return: the configuration, or ``None`` if this plugin does not handle ``spec``; raise
+        :class:`~greenprune.errors.UserError` for a spec it handles that names no usable teacher
+        (a missing folder, a Hub id that cannot be reached).
+    """
+
+
+@hookspec
+def greenprune_model_families() -> list[str]:
+    """Model families (``model_type`` of a transformers config, e.g. ``"deberta-v2"``) that this
+    plugin's components handle end to end, beyond those of the core's structure layer
+    (``greenprune.structure.families``: BERT, RoBERTa). A teacher of no known family is refused
+    before the run, naming the known ones.
+
+    :return: the families, or an empty list.
+    """
+
+
+@hookspec
+def greenprune_preflight(config: Any, teacher_config: Any) -> None:
+    """Check one run against its teacher before any data loads or meter starts (an option that
+    names more layers than the teacher has, ...). Raise :class:`~greenprune.errors.UserError`
+    with one line naming the bad value and the fix; return nothing when the run is fine.
+
+    :param config: the run's :class:`~greenprune.config.RunConfig`.
+    :param teacher_config: the teacher's configuration (see ``greenprune_teacher_config``).
+    """
+
+
+@hookspec
+def greenprune_check_task_data(task: Task, config: Any) -> None:
+    """Check that ``task``'s data can be found (folders and files exist and are what they should
+    be) without reading it, so a wrong ``--data-dir`` fails before any work. Raise
+    :class:`~greenprune.errors.UserError`; a plugin that does not provide ``task`` does nothing.
+
+    :param task: the task.
+    :param config: the run's configuration (``config.data_dir``).
+    """
+
+
+# ---------------------------------------------------------------------------------------------
 # Run lifecycle
 # ---------------------------------------------------------------------------------------------
 

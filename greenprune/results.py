@@ -5,7 +5,6 @@ Reports read only these files, so any set of runs can be re-rendered and compare
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,16 +120,17 @@ class RunResult(BaseModel):
 
 class ResultStore:
     """Append-only JSONL store. A line is written only when a run has finished, so an interrupted
-    bench keeps every finished run and a re-run skips them."""
+    bench keeps every finished run and a re-run skips them (see :mod:`greenprune.jsonl`)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.path = Path(out_dir) / RESULTS_FILE
 
     def append(self, result: RunResult) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(result.model_dump_json() + "\n")
-            fh.flush()
+        from greenprune.jsonl import append_line
+        from greenprune.locks import folder_lock
+
+        with folder_lock(self.path.parent):
+            append_line(self.path, result.model_dump_json())
 
     def finished_keys(self) -> set[str]:
         return {r.run_key for r in self.load() if r.status == "ok"}
@@ -150,20 +150,28 @@ def latest_per_key(results: list[RunResult]) -> list[RunResult]:
 
 
 def load_results(paths: list[Path]) -> list[RunResult]:
-    """Read results from files or folders holding ``results.jsonl``; a torn last line is skipped."""
+    """Read results from files or folders holding ``results.jsonl``. A line that is torn, not
+    UTF-8 or not a result is skipped with a warning naming the file and line; a result from a
+    newer schema is a user error naming both versions (reading it as this one could be wrong)."""
+    from pydantic import ValidationError
+
     from greenprune.errors import UserError
+    from greenprune.jsonl import read_objects, skip
 
     out: list[RunResult] = []
     for p in paths:
         p = Path(p)
         f = p / RESULTS_FILE if p.is_dir() else p
-        if not f.exists():
+        if not f.is_file():
             raise UserError(f"no results at {str(p)!r}: expected a folder holding {RESULTS_FILE} or the file")
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
+        for number, obj in read_objects(f):
+            version = obj.get("schema_version")
+            if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+                raise UserError(f"{f} line {number}: results schema_version {version} is newer than this "
+                                f"greenprune reads (schema_version {SCHEMA_VERSION}); upgrade greenprune "
+                                "to read or add to this file")
             try:
-                out.append(RunResult.model_validate(json.loads(line)))
-            except (json.JSONDecodeError, ValueError):
-                continue  # a line torn by an interruption: that run was not finished
+                out.append(RunResult.model_validate(obj))
+            except ValidationError as exc:
+                skip(f, number, f"not a complete result ({exc.errors()[0]['msg']})")
     return latest_per_key(out)

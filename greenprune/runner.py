@@ -16,7 +16,9 @@ from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
 from greenprune.errors import UserError, unknown
+from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
+from greenprune.preflight import check_bench, check_chain
 from greenprune.progress import Progress
 from greenprune.results import ResultStore, RunResult
 
@@ -27,6 +29,7 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     chain = [catalogue.get("compressor", name) for name in bench.compressors]
     if "none" in bench.compressors and len(bench.compressors) > 1:
         raise UserError(f"--compressor none cannot be chained with others (got {' + '.join(bench.compressors)})")
+    check_chain(bench.compressors, catalogue)
     pruners = [c.name for c in chain if c.needs_sparsity]
     if bench.sparsity and not pruners:
         raise UserError(f"--sparsity needs a compressor that prunes, e.g. --compressor cofi "
@@ -68,7 +71,10 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     """Run every run of ``bench`` not already finished in ``out_dir``; return this call's results."""
     progress = progress or Progress()
     disable, extra_plugins = list(disable), list(extra_plugins)
-    validate(bench, collect(make_plugin_manager(disable, extra_plugins)))
+    pm = make_plugin_manager(disable, extra_plugins)
+    catalogue = collect(pm)
+    validate(bench, catalogue)
+    check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
     done = store.finished_keys()
     results = []
@@ -79,9 +85,15 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
         if cfg.run_key() in done:
             progress.say(f"[green]{label}: already finished in {store.path}, skipped[/green]")
             continue
-        progress.say(f"[bold]{label}[/bold]")
-        result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-        store.append(result)
+        # One process per run at a time: a second one (another bench into this folder, a sweep
+        # cell left running) waits here, then finds the run finished instead of running it again.
+        with run_lock(out_dir, cfg.run_key(), on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")):
+            if cfg.run_key() in store.finished_keys():
+                progress.say(f"[green]{label}: finished meanwhile by another process, skipped[/green]")
+                continue
+            progress.say(f"[bold]{label}[/bold]")
+            result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
+            store.append(result)
         results.append(result)
     return results
 

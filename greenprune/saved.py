@@ -28,6 +28,8 @@ class Verdict:
     path: str
     recorded: dict[str, dict[str, float]]
     reloaded: dict[str, dict[str, float]]
+    #: why the student could not be checked (missing, unreadable weights, ...): one line
+    error: str | None = None
 
     @property
     def max_diff(self) -> float:
@@ -37,7 +39,7 @@ class Verdict:
 
     @property
     def identical(self) -> bool:
-        return self.max_diff <= TOLERANCE  # NaN (a metric missing on one side) is not identical
+        return self.error is None and self.max_diff <= TOLERANCE  # NaN (a metric missing on one side) is not identical
 
 
 def model_class(architectures: list[str] | None, model_type: str | None = None) -> Any:
@@ -81,11 +83,11 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
     from greenprune.phases import load_task_data, task_and_evaluator
     from greenprune.plugins import make_plugin_manager
 
-    path = Path(result.extra["student_path"])
-    if not path.is_absolute() and not path.exists():
-        path = out_dir / "models" / result.run_key
+    # Always this folder's own copy: the recorded student_path names where the run wrote it,
+    # which for a copied or moved results folder is somebody else's file.
+    path = Path(out_dir) / "models" / result.run_key
     if not (path / "config.json").is_file():
-        raise UserError(f"run {result.run_key}: no saved student at {str(path)!r} (run with save_student=true)")
+        raise UserError(f"no saved student at {str(path)!r} (its config.json is missing)")
     cfg = RunConfig.model_validate(result.config)
     pm = make_plugin_manager(disable)
     catalogue = collect(pm)
@@ -109,4 +111,19 @@ def verify_dir(out_dir: Path, *, disable: list[str], progress: Any) -> list[Verd
     if not results:
         raise UserError(f"no finished run with a saved student in {str(out_dir)!r} "
                         "(bench with save_student=true, the default, writes OUT/models/<run_key>)")
-    return [verify_run(r, out_dir, disable=disable, progress=progress) for r in results]
+    return [_verdict(r, out_dir, disable=disable, progress=progress) for r in results]
+
+
+def _verdict(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:
+    """``verify_run``, or a failed verdict with the reason on one line: one broken student (gone,
+    truncated weights, data no longer there) does not stop the others from being checked."""
+    try:
+        return verify_run(result, out_dir, disable=disable, progress=progress)
+    except Exception as exc:  # any reason at all is this run's verdict, not the command's end
+        reason = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if not isinstance(exc, UserError):
+            reason = f"{type(exc).__name__}: {reason}"
+        cfg = result.config
+        label = f"{cfg.get('task')} {'+'.join(cfg.get('compressors') or [])} / {cfg.get('tuner')}"
+        return Verdict(result.run_key, label, str(Path(out_dir) / "models" / result.run_key),
+                       result.student.metrics, {}, error=reason)

@@ -14,14 +14,22 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from greenprune.config import BenchConfig, RunConfig, apply_setting, build_config, config_error, load_toml, parse_set
+from greenprune.config import (
+    MAX_SEED,
+    BenchConfig,
+    RunConfig,
+    apply_setting,
+    build_config,
+    config_error,
+    load_config_file,
+    parse_set,
+)
 from greenprune.errors import UserError
 from greenprune.results import latest_per_key
 
@@ -51,7 +59,7 @@ class SweepAxes(BaseModel):
     tuners: list[str] | None = Field(None, min_length=1)
     #: 0 is allowed here and means "dense": the chain without its pruning compressors
     sparsities: list[float] | None = Field(None, min_length=1)
-    seeds: list[int] | None = Field(None, min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] | None = Field(None, min_length=1)
     #: any other config value: ``section.key`` -> the values to try (``[sweep.vary]`` in TOML,
     #: ``--vary section.key=value`` repeated on the command line); several keys cross
     vary: dict[str, list[Any]] | None = None
@@ -158,7 +166,7 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
               axes: dict[str, list[Any]]) -> tuple[BenchConfig, SweepAxes]:
     """The base run config (TOML < flags < ``--set``, exactly as ``bench`` reads it) and the axes
     (a non-empty CLI list replaces the ``[sweep]`` one; an axis in neither falls back to the base)."""
-    raw = load_toml(config_file) if config_file else {}
+    raw = load_config_file(config_file) if config_file else {}
     table = raw.pop("sweep", {})
     if not isinstance(table, dict):
         raise UserError(f"[sweep] in {str(config_file)!r} must be a table, e.g. [sweep] tasks = [\"rte\"]")
@@ -172,17 +180,9 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
             raise UserError(f"unknown [sweep] key {loc!r}; valid: {', '.join(SweepAxes.model_fields)}") from None
         msg = err["msg"].removeprefix("Value error, ")
         raise UserError(f"bad sweep value for {loc!r}: {msg} (got {err.get('input')!r})") from None
-    # The rest of the file is a plain run config. build_config reads files only, so hand it the
-    # file without its [sweep] table: the same merge order and the same one-line errors as bench.
-    with tempfile.TemporaryDirectory() as tmp:
-        base_file = None
-        if raw:
-            from greenprune.sweep_cells import dumps_toml
-
-            base_file = Path(tmp) / "base.toml"
-            base_file.write_text(dumps_toml(raw), encoding="utf-8")
-        base = build_config(base_file, flags, sets)
-    return base, sweep
+    # The rest of the file is a plain run config: the same merge order and the same one-line
+    # errors as bench.
+    return build_config(raw, flags, sets), sweep
 
 
 def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cell]:
@@ -243,16 +243,20 @@ def _setting_variants(data: dict[str, Any], vary: dict[str, list[Any]]) -> list[
     return out
 
 
-def validate_cells(cells: list[Cell], catalogue: Catalogue) -> None:
-    """Check every cell against the plugins (names, chain rules, options) before any work."""
+def validate_cells(cells: list[Cell], catalogue: Catalogue, pm: Any = None) -> None:
+    """Check every cell against the plugins (names, chain rules, options) before any work; with
+    the plugin manager ``pm``, also the pre-flight checks (teacher config, data files)."""
+    from greenprune.preflight import check_bench
     from greenprune.runner import validate
 
     for cell in cells:
         data = cell.config.model_dump()
         sparsity = data.pop("sparsity")
         try:
-            validate(BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]}),
-                     catalogue)
+            bench = BenchConfig.model_validate({**data, "sparsity": [] if sparsity is None else [sparsity]})
+            validate(bench, catalogue)
+            if pm is not None:
+                check_bench(bench, pm, catalogue)
         except UserError as exc:
             raise UserError(f"sweep cell {cell.index} ({cell.label()}): {exc}") from None
 

@@ -1,4 +1,4 @@
-"""Running sweep cells: each one a ``greenprune bench`` subprocess with its own TOML config.
+"""Running sweep cells: each one a ``greenprune bench`` subprocess given its config as JSON data.
 
 A subprocess per cell is the isolation boundary: a segfault, a CUDA error that poisons the
 process, or the kernel's out-of-memory killer ends that cell only. The child writes its own
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from greenprune.results import RESULTS_FILE, ResultStore, RunResult
 
@@ -30,45 +29,7 @@ CELLS_DIR = "cells"
 #: how the parent starts a cell; tests swap in a command that fails on purpose
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "greenprune")
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-# ---------------------------------------------------------------------------------------------
-# A minimal TOML writer (the standard library reads TOML but does not write it)
-# ---------------------------------------------------------------------------------------------
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):  # before int: bool is an int subclass
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, (str, Path)):
-        # JSON string escapes are valid TOML basic-string escapes; DEL is the one control
-        # character JSON leaves raw and TOML forbids.
-        return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        # None has no TOML form; every None-able config field defaults to None, so leaving the
-        # key out reads back as the same value.
-        items = [f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None]
-        return "{" + ", ".join(items) + "}"
-    raise TypeError(f"no TOML form for {type(v).__name__} value {v!r}")
-
-
-def _toml_key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
-
-
-def dumps_toml(data: dict[str, Any]) -> str:
-    """``data`` as TOML: one ``key = value`` line per top-level key, nested tables inline."""
-    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,40 +43,56 @@ class CellOutcome:
     error: str | None = None
 
 
-def write_cell_config(cell: Cell, out_dir: Path) -> Path:
-    """``OUT/cells/<run key>.toml``, checked to read back as the very same run (same run key),
-    since resuming and merging shards both rely on that key."""
+def cell_config_json(cell: Cell, out_dir: Path) -> tuple[Path, str]:
+    """The cell's config as JSON (what its process receives with ``bench --config-json``), checked
+    to read back as the very same run (same run key), since resuming and merging shards both rely
+    on that key; also recorded as ``OUT/cells/<run key>.json`` (``bench --config`` reads it)."""
     from greenprune.config import build_config
 
-    path = Path(out_dir) / CELLS_DIR / f"{cell.key}.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    head = f"# greenprune sweep cell {cell.index}: {cell.label()}\n# run key {cell.key}\n"
-    path.write_text(head + dumps_toml(cell.config.model_dump(mode="json")), encoding="utf-8")
-    runs = build_config(path).runs()
+    text = json.dumps(cell.config.model_dump(mode="json"), sort_keys=True)
+    runs = build_config(json.loads(text)).runs()
     if len(runs) != 1 or runs[0].run_key() != cell.key:
-        raise RuntimeError(f"cell config {path} does not read back as the same run (a greenprune bug)")
-    return path
+        raise RuntimeError(f"cell {cell.key} does not read back as the same run (a greenprune bug)")
+    path = Path(out_dir) / CELLS_DIR / f"{cell.key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path, text
 
 
 def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
-             command: Sequence[str] = DEFAULT_COMMAND) -> CellOutcome:
-    """Run one cell as ``greenprune bench --config OUT/cells/<key>.toml --out OUT``; its output
-    goes to ``OUT/cells/<key>.log``. Returns what the results file says about it afterwards."""
+             command: Sequence[str] = DEFAULT_COMMAND, on_wait: Callable[[str], None] | None = None) -> CellOutcome:
+    """Run one cell as ``greenprune bench --config-json CONFIG --out OUT`` (the config as data: no
+    file is read back to build it); its output goes to ``OUT/cells/<key>.log``. Returns what the
+    results file says about it afterwards."""
+    from greenprune import locks
+
     out_dir = Path(out_dir)
-    config = write_cell_config(cell, out_dir)
+    # The cell's lock, held from before its process starts and handed to it (pass_fds): a cell
+    # orphaned by a killed sweep keeps it, so no re-run starts the same cell beside it.
+    with locks.hold(locks.cell_lock_path(out_dir, cell.key), f"sweep cell {cell.key}",
+                    on_wait=on_wait) as fd:
+        if cell.key in ResultStore(out_dir).finished_keys():
+            return CellOutcome("ok", None)  # finished meanwhile by the process that held the cell
+        return _run_cell_process(cell, out_dir, disable, command, () if fd is None else (fd,))
+
+
+def _run_cell_process(cell: Cell, out_dir: Path, disable: Sequence[str], command: Sequence[str],
+                      pass_fds: tuple[int, ...]) -> CellOutcome:
+    config, text = cell_config_json(cell, out_dir)
     log = config.with_suffix(".log")
     results = out_dir / RESULTS_FILE
     offset = results.stat().st_size if results.exists() else 0
-    args = [*command, *(a for name in disable for a in ("--disable", name)), "bench", "--config", str(config),
+    args = [*command, *(a for name in disable for a in ("--disable", name)), "bench", "--config-json", text,
             "--out", str(out_dir)]
     started = _now()
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"=== {started} {' '.join(args)}\n")
+        shown = [str(config) if a == text else a for a in args]  # the config itself is in the .json record
+        fh.write(f"=== {started} {' '.join(shown)}\n")
         fh.flush()
         # Same working directory and environment as the sweep: relative data paths resolve the
         # same way and every cell finds the same teacher cache (GREENPRUNE_CACHE or cache_dir).
         proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=os.getcwd(),
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, pass_fds=pass_fds)
         try:
             code = proc.wait()
         except KeyboardInterrupt:
@@ -133,6 +110,8 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
     mine = [r for r in _appended(results, offset) if r.run_key == cell.key]
     if mine:  # the child recorded the run itself (ok, or failed with its own error)
         return CellOutcome(mine[-1].status, mine[-1].error)
+    if code == 0 and cell.key in ResultStore(out_dir).finished_keys():
+        return CellOutcome("ok", None)  # the child waited for another process that finished the run
     error = f"cell process {_describe_exit(code)}; last output: {_tail(log)} (log: {log})"
     ResultStore(out_dir).append(RunResult(
         run_key=cell.key, status="failed", error=error, started_at=started, finished_at=_now(),
@@ -199,6 +178,8 @@ def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
               runner: CellRunner | None = None) -> SweepSummary:
     """Run every cell not already finished (status ok) in ``out_dir``, one after the other; a
     failed cell is recorded and the next one starts."""
+    from greenprune import locks
+
     runner = runner or run_cell
     done = ResultStore(out_dir).finished_keys()
     summary = SweepSummary(skipped=[c for c in cells if c.key in done])
@@ -206,6 +187,17 @@ def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
     if summary.skipped:
         progress.say(f"[green]{len(summary.skipped)} of {len(cells)} cells already finished in "
                      f"{Path(out_dir) / RESULTS_FILE}, skipped[/green]")
+    # A cell that another process runs now (orphaned by a killed sweep, another shard, a bench)
+    # goes last: the rest run meanwhile, then the runner waits for it and finds it finished.
+    busy = []
+    for cell in todo:
+        holder = next((h for h in (locks.held_by(locks.cell_lock_path(out_dir, cell.key)),
+                                   locks.held_by(locks.run_lock_path(out_dir, cell.key))) if h is not None), None)
+        if holder is not None:
+            busy.append(cell)
+            progress.say(f"[yellow]cell #{cell.index} is running in another process ({locks.describe(holder)}); "
+                         "not starting it again, it goes last[/yellow]")
+    todo = [c for c in todo if c not in busy] + busy
     with progress.bar("sweep cells", len(todo)) as advance:
         for n, cell in enumerate(todo, 1):
             progress.say(f"[bold]cell {n}/{len(todo)} (#{cell.index}): {cell.label()}[/bold]")

@@ -22,6 +22,10 @@ from greenprune.progress import Progress
 LossFn = Callable[[Any, dict[str, Any]], tuple[Any, dict[str, float]]]
 
 
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite: training stopped there (the run is recorded as failed)."""
+
+
 @dataclass
 class TrainResult:
     steps: int
@@ -98,6 +102,12 @@ def train(
                     break
                 logged = on_step(step, total) if on_step else None
                 loss, parts = loss_fn(model, batch)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    # Every later step would be NaN too: stop now rather than record a run that learnt nothing.
+                    raise NonFiniteLoss(f"{description}: loss is {value} at step {step + 1} of {total}; training "
+                                        f"diverged (lower train.learning_rate, now {cfg.learning_rate:g}, or the "
+                                        "phase's own learning rate)")
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()
@@ -109,7 +119,7 @@ def train(
                 seen += int(batch["input_ids"].shape[0])
                 if step % cfg.logging_steps == 0 or step == total:
                     trace.append({"step": step, "lr": scheduler.get_last_lr()[0], **parts, **(logged or {})})
-                advance(1, loss=parts.get("loss", float(loss.detach())))
+                advance(1, loss=parts.get("loss", value))
     model.eval()
     return TrainResult(steps=step, epochs=step / steps_per_epoch, wall_s=time.perf_counter() - start,
                        examples=seen, trace=trace)

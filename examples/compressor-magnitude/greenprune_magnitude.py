@@ -1,4 +1,4 @@
-"""``magnitude``: an example one-shot greenprune compressor. It zeroes the smallest-magnitude entries
+"""``toy-magnitude``: an example one-shot greenprune compressor. It zeroes the smallest-magnitude entries
 of every encoder projection (Q, K, V, attention output, FFN up and down; weights and biases) so that
 a share ``--sparsity`` of each is zero. Nothing is removed: the student keeps its shape, so the
 results show unstructured sparsity at the target and structured sparsity 0, and the inference
@@ -40,7 +40,7 @@ class Magnitude(Compressor):
 
         assert job.sparsity is not None  # needs_sparsity: the core asks for --sparsity before any work
         # job.current may be the fine-tuned teacher itself, used again later: change a copy.
-        student = job.current.clone(origin=f"compressed:magnitude@{job.sparsity:g}")
+        student = job.current.clone(origin=f"compressed:toy-magnitude@{job.sparsity:g}")
         zeroed = total = 0
         with torch.no_grad():
             for projections in layer_projections(student.model):  # any encoder family the core knows
@@ -61,5 +61,5 @@ class Magnitude(Compressor):
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("magnitude", factory=Magnitude, options=MagnitudeOptions, needs_sparsity=True,
+    register(Component("toy-magnitude", factory=Magnitude, options=MagnitudeOptions, needs_sparsity=True,
                        description="one-shot magnitude pruning: zero the smallest encoder weights to --sparsity"))

@@ -114,7 +114,7 @@ class Lora(Tuner):
 
 @hookimpl
 def greenprune_register_tuners(register: Any) -> None:
-    register(Component("lora", factory=Lora, options=LoraOptions,
+    register(Component("toy-lora", factory=Lora, options=LoraOptions,
                        description="LoRA pairs (peft) beside the encoder projections; survives structured pruning"))
 
 

@@ -184,6 +184,19 @@ PHASE_REPORT = PhaseReport(loss_parts={"hard": "task loss on the labels", "kd": 
 
 
 @hookimpl
+def greenprune_preflight(config: Any, teacher_config: Any) -> None:
+    """``layers``/``keep`` against the teacher's depth, from its config: before the fine-tune,
+    not after it. Checked where distill is the first compressor (it then cuts the teacher itself)."""
+    from greenprune_builtins.distill_student import select_layers
+
+    depth = getattr(teacher_config, "num_hidden_layers", None)
+    if config.compressors[0] != "distill" or not isinstance(depth, int):
+        return
+    opts = DistillOptions.model_validate(config.options.get("distill", {}))
+    select_layers(depth, opts.layers, opts.selection, opts.keep)
+
+
+@hookimpl
 def greenprune_register_compressors(register: Any) -> None:
     register(Component("distill", factory=Distill, options=DistillOptions, phase_report=PHASE_REPORT,
                        description="drop encoder layers, then distill the teacher into the shallower student "

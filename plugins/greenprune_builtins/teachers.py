@@ -30,6 +30,10 @@ def resolve(spec: str) -> tuple[str, str]:
         return "local", str(path.resolve())
     if "/" in spec and not spec.startswith((".", "/", "~")) and spec.count("/") == 1:
         return "hub", spec
+    if spec.startswith((".", "/", "~")) or path.exists():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise UserError(f"teacher folder {spec!r} {what}; pass a Hugging Face model folder (config.json and "
+                        "weights), a Hub id like google-bert/bert-base-uncased, or minilm")
     raise unknown("teacher", spec, ALIASES,
                   hint="A teacher is an alias, a local model folder, or a Hub id like google-bert/bert-base-uncased.")
 
@@ -42,6 +46,22 @@ def _fingerprint(location: str) -> str:
         for weights in sorted(Path(location).glob("*.safetensors")) + sorted(Path(location).glob("*.bin")):
             h.update(f"{weights.name}:{weights.stat().st_size}".encode())
     return h.hexdigest()[:16]
+
+
+@hookimpl(trylast=True)
+def greenprune_teacher_config(spec: str) -> Any:
+    from transformers import AutoConfig
+
+    kind, location = resolve(spec)
+    try:
+        return AutoConfig.from_pretrained(location)
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        if kind == "hub":
+            raise UserError(
+                f"cannot load teacher {spec!r} from the Hugging Face Hub (offline or unreachable: {first}); "
+                "use --teacher minilm (embedded, works offline) or a local model folder") from None
+        raise UserError(f"teacher folder {location!r} has no usable config.json ({first})") from None
 
 
 @hookimpl(trylast=True)

@@ -54,8 +54,8 @@ def test_examples_are_listed_with_their_components(site: Path) -> None:
     assert rows["machine-cpu"]["components"] == {"meter": ["machine-cpu"]}
     assert rows["csvtask"]["components"] == {"task": ["csv"], "evaluator": ["balanced-accuracy"]}
     assert rows["runindex"]["components"] == {"report_section": ["run-index"]}
-    assert rows["magnitude"]["components"] == {"compressor": ["magnitude"]}
-    assert rows["lora"]["components"] == {"tuner": ["lora"]}
+    assert rows["toy-magnitude"]["components"] == {"compressor": ["toy-magnitude"]}
+    assert rows["toy-lora"]["components"] == {"tuner": ["toy-lora"]}
     assert rows["csvtask"]["distribution"] == "greenprune-csvtask"
 
 
@@ -111,7 +111,7 @@ def test_bench_with_the_example_task_evaluator_meter_and_section(site: Path, tin
 def test_one_shot_magnitude_compressor(site: Path, tiny_teacher: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     # the adapter tuner trains adapters only, so the zeros in the encoder stay
-    proc = greenprune(["-q", "bench", "--compressor", "magnitude", "--sparsity", "0.5", "--tuner", "adapter",
+    proc = greenprune(["-q", "bench", "--compressor", "toy-magnitude", "--sparsity", "0.5", "--tuner", "adapter",
                        "--meter", "cpu-estimate", "--teacher", str(tiny_teacher),
                        "--set", f"cache_dir={tmp_path / 'cache'}", "--out", str(out), *FAST], site)
     assert proc.returncode == 0, proc.stderr
@@ -120,24 +120,24 @@ def test_one_shot_magnitude_compressor(site: Path, tiny_teacher: Path, tmp_path:
     size = result["student"]["size"]
     assert abs(size["unstructured_sparsity"] - 0.5) <= 0.01, size
     assert size["measured_sparsity"] == 0  # structured: nothing removed
-    compress = next(p for p in result["phases"] if p["name"] == "compress:magnitude")
+    compress = next(p for p in result["phases"] if p["name"] == "compress:toy-magnitude")
     assert compress["details"]["zeroed"] == pytest.approx(0.5 * compress["details"]["encoder_params"], abs=64)
     teacher_ms = result["teacher"]["inference"]["latency_ms_median"]
     student_ms = result["student"]["inference"]["latency_ms_median"]
     assert teacher_ms > 0 and student_ms > 0  # the speed-up is measured, whatever it is
     md = (out / "report.md").read_text(encoding="utf-8")
     row = next(line for line in md.splitlines()
-               if line.startswith("| student | magnitude | adapter | 50.0% |") and "×" in line)
+               if line.startswith("| student | toy-magnitude | adapter | 50.0% |") and "×" in line)
     assert f"{teacher_ms / student_ms:.2f}×" in row and "| 0.0% | 50.0% |" in row
     # --sparsity is required with it, before any work
-    proc = greenprune(["bench", "--compressor", "magnitude", "--out", str(tmp_path / "x")], site)
+    proc = greenprune(["bench", "--compressor", "toy-magnitude", "--out", str(tmp_path / "x")], site)
     assert proc.returncode == 2 and "sparsity" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
 def test_lora_tuner_trains_while_cofi_prunes_and_survives_it(site: Path, tiny_teacher: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = greenprune(["-q", "bench", "--compressor", "cofi", "--sparsity", "0.5", "--tuner", "lora",
+    proc = greenprune(["-q", "bench", "--compressor", "cofi", "--sparsity", "0.5", "--tuner", "toy-lora",
                        "--meter", "cpu-estimate", "--teacher", str(tiny_teacher),
                        "--set", f"cache_dir={tmp_path / 'cache'}", "--out", str(out), *FAST], site)
     assert proc.returncode == 0, proc.stderr
@@ -147,7 +147,7 @@ def test_lora_tuner_trains_while_cofi_prunes_and_survives_it(site: Path, tiny_te
     # the physically pruned model with the pairs carried over computes what the masked one did
     assert cofi["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
     assert result["student"]["size"]["measured_sparsity"] > 0.2  # CoFi removed structure
-    tune = next(p for p in result["phases"] if p["name"] == "tune:lora")["details"]
+    tune = next(p for p in result["phases"] if p["name"] == "tune:toy-lora")["details"]
     assert tune["lora_pairs"] > 0 and tune["pairs_trained_before_tuning"] > 0  # they trained while CoFi pruned
     # saved, reloaded through the plugin's load hook, re-scored: the same metrics
     proc = greenprune(["verify", str(out)], site)

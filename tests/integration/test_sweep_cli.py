@@ -34,7 +34,7 @@ def test_two_cell_sweep_shares_the_teacher_and_resumes(capsys: pytest.CaptureFix
     teacher_phase = next(p for p in second["phases"] if p["name"] == "teacher-finetune")
     assert teacher_phase["cache_hit"]
     for r in (first, second):
-        assert (out / "cells" / f"{r['run_key']}.toml").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
+        assert (out / "cells" / f"{r['run_key']}.json").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
 
     code, listing, _ = run([*args, "--dry-run"], capsys)
@@ -46,19 +46,32 @@ def test_two_cell_sweep_shares_the_teacher_and_resumes(capsys: pytest.CaptureFix
 
 def test_failing_cells_are_recorded_and_the_sweep_goes_on(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                          fast_flags: list[str]) -> None:
-    empty = tmp_path / "glue"  # no RTE/ folder: each cell stops on a user error in its own process
-    empty.mkdir()
+    # The files are there (the sweep's pre-flight passes) but a row is bad: each cell stops on a
+    # user error in its own process when it reads the data.
+    rte = tmp_path / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    (rte / "train.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n")
+    (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
     out = tmp_path / "out"
-    code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(empty),
+    code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(tmp_path / "glue"),
                         "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate", *fast_flags], capsys)
     assert code == 1, err
     failed = lines(out)
     assert [r["status"] for r in failed] == ["failed", "failed"]
     assert [r["config"]["tuner"] for r in failed] == ["finetune", "adapter"]
     for r in failed:
-        assert "user error (exit code 2)" in r["error"] and str(empty) in r["error"]
+        assert "user error (exit code 2)" in r["error"] and "train.tsv" in r["error"]
         assert r["extra"]["sweep"]["exit_code"] == 2
     assert "failed" in (out / "report.md").read_text()
+
+
+def test_a_missing_data_dir_stops_the_sweep_before_any_cell(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(tmp_path / "none"),
+                        "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 2 and "sweep cell 0" in err and str(tmp_path / "none") in err
+    assert not (out / "results.jsonl").exists()
 
 
 def test_a_settings_axis_runs_each_value_and_the_report_tells_them_apart(

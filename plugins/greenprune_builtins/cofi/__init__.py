@@ -73,5 +73,7 @@ class Cofi(Compressor):
 def greenprune_register_compressors(register: Any) -> None:
     from greenprune_builtins.cofi.report import PHASE_REPORT
 
-    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, phase_report=PHASE_REPORT,
+    # A CoFi student is a compact model without gates: a second CoFi pass has nothing to prune with.
+    register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, accepts_own_output=False,
+                       phase_report=PHASE_REPORT,
                        description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))

@@ -63,3 +63,11 @@ def greenprune_load_task_data(task: Task, ctx: Any) -> TaskData | None:
         # A configured folder is authoritative: its errors are reported, never papered over by the Hub.
         return glue_readers.load_local(task.name, data_dir)
     return glue_readers.load_hub(task.name)
+
+
+@hookimpl
+def greenprune_check_task_data(task: Task, config: Any) -> None:
+    """A configured folder is checked before the run (the Hub is tried when the data loads)."""
+    data_dir = glue_readers.configured_data_dir(getattr(config, "data_dir", None))
+    if task.name in TASKS and data_dir is not None:
+        glue_readers.check_local(task.name, data_dir)

@@ -123,10 +123,26 @@ def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     QUOTE_NONE; utf-8-sig drops the BOM that starts the official MRPC header."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for row in reader:
-            if row and any(field.strip() for field in row):
-                # With QUOTE_NONE a row is exactly one line, so line_num is that row's line.
-                yield reader.line_num, row
+        try:
+            for row in reader:
+                if row and any(field.strip() for field in row):
+                    # With QUOTE_NONE a row is exactly one line, so line_num is that row's line.
+                    yield reader.line_num, row
+        except UnicodeDecodeError:
+            raise UserError(f"{path} line {_first_undecodable_line(path)}: not UTF-8 text; GLUE files are "
+                            "UTF-8 TSV") from None
+        except csv.Error as exc:  # a NUL byte, a field past csv's size limit
+            raise UserError(f"{path} line {reader.line_num + 1}: not a TSV row ({exc})") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _parse_label(layout: GlueLayout, raw: str, where: str) -> int | float:
@@ -148,6 +164,9 @@ def _parse_label(layout: GlueLayout, raw: str, where: str) -> int | float:
 def _missing_file(path: Path, layout: GlueLayout) -> UserError:
     files = [f"{split}.tsv" for split in ("train", *layout.dev_files)]
     paths = ", ".join(f"DIR/{layout.folder}/{name}" for name in files)
+    if path.exists():
+        return UserError(f"GLUE file {path} is a folder, not a file; the {layout.folder} folder must hold the TSV "
+                         f"files {' and '.join(files)} ({paths})")
     return UserError(f"missing GLUE file {path}; the {layout.folder} folder must hold {' and '.join(files)} "
                      f"(GLUE TSV layout: {paths})")
 
@@ -197,14 +216,21 @@ def read_split(path: Path, layout: GlueLayout) -> tuple[list[Example], int]:
     return examples, skipped
 
 
-def load_local(task_name: str, data_dir: Path) -> TaskData:
-    """Train and dev examples of ``task_name`` from a folder in the GLUE TSV layout."""
+def check_local(task_name: str, data_dir: Path) -> Path:
+    """The task's folder, with every split file present (and a file): checked before any is read."""
     layout = LAYOUTS[task_name]
     folder = find_task_folder(data_dir, task_name)
-    # Check every file before reading any, so a missing dev file is reported without the wait.
     for split in ("train", *layout.dev_files):
         if not (folder / f"{split}.tsv").is_file():
             raise _missing_file(folder / f"{split}.tsv", layout)
+    return folder
+
+
+def load_local(task_name: str, data_dir: Path) -> TaskData:
+    """Train and dev examples of ``task_name`` from a folder in the GLUE TSV layout."""
+    layout = LAYOUTS[task_name]
+    # Check every file before reading any, so a missing dev file is reported without the wait.
+    folder = check_local(task_name, data_dir)
     train, skipped = read_split(folder / "train.tsv", layout)
     dev: dict[str, list[Example]] = {}
     skipped_dev = 0

@@ -85,3 +85,14 @@ def greenprune_load_task_data(task: Any, ctx: Any) -> TaskData | None:
         # A configured folder is authoritative: its errors are reported, never papered over by the Hub.
         return squad_data.load_local(data_dir, task.version_2, *split)
     return squad_data.load_hub(task.version_2, *split)
+
+
+@hookimpl
+def greenprune_check_task_data(task: Any, config: Any) -> None:
+    """A configured folder is checked before the run (the Hub is tried when the data loads)."""
+    from greenprune_builtins.tasks import squad_data
+    from greenprune_builtins.tasks.glue_readers import configured_data_dir
+
+    data_dir = configured_data_dir(getattr(config, "data_dir", None))
+    if isinstance(task, QATask) and task.name in ("squad", "squad_v2") and data_dir is not None:
+        squad_data.locate(data_dir, task.version_2, task.split_from)

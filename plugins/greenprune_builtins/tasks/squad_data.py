@@ -51,13 +51,39 @@ def find_files(data_dir: Path, version_2: bool) -> dict[str, Path]:
     return found
 
 
-def _example(qa: dict[str, Any], title: str, context: str, version_2: bool) -> Example:
+#: how many characters a recorded ``answer_start`` may be off from where its text is in the context
+#: (an off-by-one start, a space before the span in a hand-made file); such a span is moved there
+SPAN_TOLERANCE = 2
+
+
+def checked_span(context: str, text: str, start: int, where: str) -> tuple[str, int]:
+    """The answer as it is in ``context``: its text without surrounding whitespace, found at
+    ``start`` or at most :data:`SPAN_TOLERANCE` characters from it (the nearest such place).
+
+    :raises UserError: when the text is not there, naming ``where`` (file, article, question)."""
+    stripped = text.strip()
+    begin = start + len(text) - len(text.lstrip())
+    if stripped:
+        for shift in sorted(range(-SPAN_TOLERANCE, SPAN_TOLERANCE + 1), key=abs):
+            at = begin + shift
+            if at >= 0 and context[at:at + len(stripped)] == stripped:
+                return stripped, at
+    there = context[max(start, 0):max(start, 0) + len(text)]
+    shown = repr(there[:40]) if there else "nothing (past the end of the context)"
+    raise UserError(f"{where}: answer {text[:40]!r} is not in the context at answer_start {start}: the context there "
+                    f"reads {shown}; fix answer_start (a span up to {SPAN_TOLERANCE} characters off is accepted and "
+                    "moved)")
+
+
+def _example(qa: dict[str, Any], title: str, context: str, version_2: bool, source: str = "") -> Example:
     answers = [] if qa.get("is_impossible") else qa.get("answers", [])
     if not version_2 and not answers:
         raise ValueError(f"question {qa.get('id')!r} has no answer, which SQuAD v1.1 does not allow")
+    where = f"{source}: article {title!r}, question {str(qa['id'])!r}"
+    spans = [checked_span(context, str(a["text"]), int(a["answer_start"]), where) for a in answers]
     return {
         "id": str(qa["id"]), "title": title, "question": qa["question"], "context": context,
-        "answers": {"text": [a["text"] for a in answers], "answer_start": [int(a["answer_start"]) for a in answers]},
+        "answers": {"text": [t for t, _ in spans], "answer_start": [i for _, i in spans]},
         # The text pair the model reads, for code that only knows text pairs (e.g. the inference batch).
         "text_a": qa["question"], "text_b": context,
     }
@@ -70,10 +96,12 @@ def read_file(path: Path, version_2: bool) -> list[Article]:
         articles = []
         for art in blob["data"]:
             title = str(art.get("title", f"article {len(articles)}"))
-            rows = [_example(qa, title, para["context"], version_2) for para in art["paragraphs"] for qa in para["qas"]]
+            rows = [_example(qa, title, para["context"], version_2, str(path))
+                    for para in art["paragraphs"] for qa in para["qas"]]
             articles.append(Article(title, rows))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        detail = f"missing field {exc}" if isinstance(exc, KeyError) else _one_line(str(exc))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError, RecursionError) as exc:
+        # AttributeError: a list or string where an object belongs; ArithmeticError: answer_start inf
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else _one_line(str(exc) or type(exc).__name__)
         raise UserError(f"{path} is not a SQuAD {'2.0' if version_2 else 'v1.1'} JSON file ({detail}); "
                         "expected {\"data\": [{\"title\", \"paragraphs\": [{\"context\", \"qas\": [...]}]}]}") from None
     if not any(a.examples for a in articles):
@@ -119,7 +147,8 @@ def assemble(available: dict[str, tuple[str, list[Article]]], split_from: str | 
     return TaskData(train=_rows(train), dev={"dev": _rows(dev)}, source=source, notes=notes)
 
 
-def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fraction: float, seed: int) -> TaskData:
+def locate(data_dir: Path, version_2: bool, split_from: str | None) -> tuple[dict[str, Path], str | None]:
+    """The official files in ``data_dir`` and the file to split (None: use both), or a user error."""
     files = find_files(data_dir, version_2)
     if not files:
         raise UserError(f"no SQuAD {'2.0' if version_2 else 'v1.1'} file in {str(data_dir)!r}; "
@@ -130,6 +159,11 @@ def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fr
         name = FILES[version_2][0 if split_from == "train" else 1]
         raise UserError(f"split_from={split_from!r} needs {name}, which is not in {str(data_dir)!r}; "
                         f"provide it ({expected_layout(version_2)}) or set split_from to the file you have")
+    return files, split_from
+
+
+def load_local(data_dir: Path, version_2: bool, split_from: str | None, train_fraction: float, seed: int) -> TaskData:
+    files, split_from = locate(data_dir, version_2, split_from)
     wanted = [split_from] if split_from is not None else ["train", "dev"]
     available = {split: (files[split].name, read_file(files[split], version_2)) for split in wanted}
     unused = [path.name for split, path in files.items() if split not in wanted]
@@ -142,8 +176,11 @@ def _hub_articles(split: Any) -> list[Article]:
     articles: list[Article] = []
     for row in split:
         answers = row["answers"]
+        where = f"hub row: article {row['title']!r}, question {row['id']!r}"
+        spans = [checked_span(row["context"], t, int(i), where)
+                 for t, i in zip(answers["text"], answers["answer_start"], strict=True)]
         ex = {"id": row["id"], "title": row["title"], "question": row["question"], "context": row["context"],
-              "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},
+              "answers": {"text": [t for t, _ in spans], "answer_start": [i for _, i in spans]},
               "text_a": row["question"], "text_b": row["context"]}
         if not articles or articles[-1].title != row["title"]:
             articles.append(Article(row["title"], []))
