@@ -16,8 +16,8 @@ from greenprune.errors import unknown
 DISABLE_ENV = "GREENPRUNE_DISABLE_PLUGINS"
 
 #: Core-internal plugins that are part of the runner itself and cannot be disabled (as pytest's
-#: ``essential_plugins``): running a phase, and metering every phase.
-ESSENTIAL_PLUGINS = ("greenprune.runphase", "greenprune.metering")
+#: ``essential_plugins``): running a phase, metering every phase, and its peak memory.
+ESSENTIAL_PLUGINS = ("greenprune.runphase", "greenprune.metering", "greenprune.memory")
 
 
 def disabled_from_env() -> list[str]:

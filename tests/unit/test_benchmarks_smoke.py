@@ -17,7 +17,9 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import compact_vs_plain  # noqa: E402
 import inference_speedup  # noqa: E402
+import quantize_speedup  # noqa: E402
 import train_step_cost  # noqa: E402
 
 # Tiny shape used for the hand computations: 2 layers, hidden D = 32, 4 heads of 8 (A = 32),
@@ -97,7 +99,7 @@ def test_synthetic_student_hits_the_target() -> None:
         assert info["sparsity"] == pytest.approx(measured_sparsity(student))
 
 
-@pytest.mark.parametrize("script", [inference_speedup, train_step_cost])
+@pytest.mark.parametrize("script", [inference_speedup, train_step_cost, quantize_speedup])
 def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     # One round, no warm-up, one thread (a busy CI machine makes 2-thread tiny ops wait on each
     # other): only the code paths matter here, not the numbers.
@@ -114,6 +116,23 @@ def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]
         assert "synthetic structure (not trained)" in out
         assert "distill 6->2" in out
         assert "meas/ideal" in out
+    elif script is quantize_speedup:
+        assert "int8" in out and "speed-up" in out and "bytes on disk" in out
     else:
         assert "CoFi / (FT + teacher fwd)" in out
         assert "adapter / FT" in out
+
+
+def test_compact_vs_plain_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    # MiniLM-sized 0.9 shape, batch 1, short sequence: the script builds both models, checks that
+    # they compute the same logits (it exits otherwise) and prints the ratio line.
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert compact_vs_plain.main(["--shape", "0.9", "--batch", "1", "--seq", "16", "--repeats", "2",
+                                      "--warmup", "0", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "compact/plain speed" in out and "0.9 at batch 1" in out
