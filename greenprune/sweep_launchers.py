@@ -85,10 +85,6 @@ def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, exe
                      "skipped[/green]")
     if not todo:
         return summary
-    for cell in todo:  # the cell configs exist before any job starts (and name the jobs' logs)
-        from greenprune.sweep_cells import write_cell_config
-
-        write_cell_config(cell, out_dir)
     jobs = executor.map_array(partial(run_cell, disable=disable), todo, [Path(out_dir)] * len(todo))
     progress.say(f"submitted {len(jobs)} cells as job array {jobs[0].job_id.split('_')[0]} "
                  f"(submitit logs: {Path(out_dir) / SUBMITIT_DIR})")
