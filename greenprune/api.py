@@ -18,13 +18,19 @@ What a plugin uses, by job (each name is documented field by field where it is d
   :func:`phase_config` and the shared :class:`TrainOverrides` options (``epochs``,
   ``learning_rate``); :class:`PhaseOutput` (what a compressor or tuner returns: value, details,
   trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
-  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache),
+  :func:`shard_for_eval` (an evaluator's batches split over the processes of a multi-process run
+  and its predictions gathered back, each example once), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
-  :mod:`report_figures`).
+  :mod:`report_figures`); :func:`student_class` (the model class a saved config names, for a
+  ``greenprune_load_student`` that rebuilds a model it saved in its own form, e.g. int8).
 * **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
   :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
   describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
+  :func:`hardware` / :func:`hardware_note` name each run's machine and warn beside any table whose
+  runs were measured on different hardware; :func:`payback` (-> :class:`Payback` per meter source)
+  and :func:`payback_text` derive a student's energy payback from its result at read time.
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
   the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
 
@@ -42,15 +48,18 @@ from greenprune.compression import CompressJob
 from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
 from greenprune.context import PhaseOutput, RunContext
 from greenprune.data import encode, loader
+from greenprune.distributed import shard_for_eval
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
 from greenprune.modeling import ModelBundle
+from greenprune.payback import Payback, payback, payback_text
 from greenprune.progress import Progress
 from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
 from greenprune.qa import QATask, encode_eval, postprocess
 from greenprune.report import facts as report_facts
 from greenprune.report import figures as report_figures
 from greenprune.report import markup as report_markup
+from greenprune.report.hardware import hardware, hardware_note
 from greenprune.report.markup import MISSING, Doc
 from greenprune.report.types import (
     FigureFile,
@@ -72,8 +81,9 @@ from greenprune.results import (
     PhaseRecord,
     RunResult,
 )
+from greenprune.saved import model_class as student_class
 from greenprune.structure.families import FAMILIES, EncoderFamily, encoder_layers, family_of, layer_projections
-from greenprune.structure.sizes import EncoderCount, count_encoder
+from greenprune.structure.sizes import EncoderCount, count_encoder, file_dtype_bytes
 from greenprune.structure.surgery import SurgeryEvent, by_module
 from greenprune.tasks import Example, Task, TaskData
 from greenprune.training import LossFn, TrainResult, default_loss, train, trainable_groups
@@ -124,16 +134,22 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "InferenceFigures", "MemoryFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
-    "family_of", "layer_projections",
+    "family_of", "file_dtype_bytes", "layer_projections",
     # the compact encoder (lazy: see _COMPACT)
     "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
     "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
+    # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
+    "student_class",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
     "trainable_groups",
+    # several processes (torchrun, accelerate launch): an evaluator's batches split and gathered
+    "shard_for_eval",
     # reports: what a section gets and gives, what a compressor / tuner says about its phases
     "FigureSection", "GroupKey", "PhaseReport", "ReportInput", "phase_kind",
+    # derived for reports, the headline and model cards: hardware labels, energy payback
+    "Payback", "hardware", "hardware_note", "payback", "payback_text",
     # report building blocks
     "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_figures", "report_markup",
     # errors

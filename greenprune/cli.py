@@ -45,27 +45,52 @@ def cli(ctx: click.Context, disable: tuple[str, ...], quiet: bool) -> None:
 @click.option("--seed", type=int)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/latest"), show_default=True,
               help="Output folder: results.jsonl, report.md, report.html, models/.")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML file with the run config.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="TOML file with the run config (or the JSON a sweep records per cell).")
+@click.option("--config-json", hidden=True, help="The run config as JSON data (how a sweep starts a cell).")
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override any config value, e.g. --set train.learning_rate=3e-5 --set cofi.lambda_lr=0.01.")
 @click.pass_obj
-def bench(obj: dict[str, Any], out: Path, config_file: Path | None, sets: tuple[str, ...], **flags: Any) -> None:
+def bench(obj: dict[str, Any], out: Path, config_file: Path | None, config_json: str | None, sets: tuple[str, ...],
+          **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
+    from greenprune.defaults import planned_keys
+    from greenprune.distributed import is_main
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
     flags["sparsity"] = list(flags["sparsity"]) or None
-    bench_cfg = build_config(config_file, flags, list(sets))
-    progress = Progress(quiet=obj["quiet"])
+    if config_json is not None and config_file is not None:
+        raise UserError("pass --config or --config-json, not both")
+    try:
+        data = json.loads(config_json) if config_json is not None else config_file
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--config-json is not valid JSON: {exc}") from None
+    bench_cfg = build_config(data, flags, list(sets))
+    # Under torchrun / accelerate launch every process runs the bench; the main one speaks.
+    progress = Progress(quiet=obj["quiet"] or not is_main())
     if bench_cfg.task == "demo":
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "
                      "For real data: greenprune bench --task mrpc --data-dir DIR (GLUE TSV layout).[/yellow]")
     results = run_bench(bench_cfg, out, disable=obj["disable"], progress=progress)
+    if not is_main():
+        sys.exit(1 if any(r.status == "failed" for r in results) else 0)
     md, html = _render(out, obj["disable"])
     progress.say(f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, planned_keys(bench_cfg, obj["disable"]), html, obj["quiet"])
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _headline(out: Path, keys: list[str], report: Path, quiet: bool) -> None:
+    """The end-of-command summary on stdout: this command's runs, as the report shows them."""
+    if quiet:
+        return
+    from greenprune.headline import print_headline
+    from greenprune.results import ResultStore
+
+    print_headline([r for r in ResultStore(out).load() if r.run_key in set(keys)], report)
 
 
 def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
@@ -228,10 +253,17 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config value.")
 @click.option("--shard", metavar="I/N", help="Run only the cells whose index modulo N is I (0 <= I < N).")
 @click.option("--dry-run", is_flag=True, help="List the cells (validated) and exit.")
+@click.option("--launcher", type=click.Choice(["local", "submitit", "submitit-local"]), default="local",
+              show_default=True, help="Where cells run: here one by one; as a Slurm job array through submitit; or "
+              "through submitit's local executor (all cells at once on this machine).")
+@click.option("--job", "job_settings", multiple=True, metavar="KEY=VALUE",
+              help="submitit executor setting, repeatable, e.g. --job slurm_partition=gpu --job gpus_per_node=1 "
+                   "--job timeout_min=600 (default timeout 24 h).")
 @click.pass_obj
 def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], tuners: tuple[str, ...],
           sparsities: tuple[float, ...], seeds: tuple[int, ...], vary: tuple[str, ...], out: Path,
-          config_file: Path | None, sets: tuple[str, ...], shard: str | None, dry_run: bool, **flags: Any) -> None:
+          config_file: Path | None, sets: tuple[str, ...], shard: str | None, dry_run: bool, launcher: str,
+          job_settings: tuple[str, ...], **flags: Any) -> None:
     """Run a matrix of benches: tasks x chains x tuners x sparsities x settings (--vary) x seeds.
 
     Each cell runs in its own process (a crash is recorded, the sweep goes on); cells already
@@ -246,6 +278,7 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
     from greenprune.sweep_cells import run_cell, run_cells
+    from greenprune.sweep_launchers import make_executor, parse_job_settings, run_cells_submitit
 
     part = matrix.parse_shard(shard)
     axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
@@ -256,6 +289,9 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     cells = matrix.expand(base, sweep_axes, catalogue)
     matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
+    if job_settings and launcher == "local":
+        raise UserError("--job sets submitit's executor: add --launcher submitit (or submitit-local)")
+    executor = None if launcher == "local" else make_executor(launcher, out, parse_job_settings(job_settings))
     if dry_run:
         done = ResultStore(out).finished_keys()
         click.echo(f"{len(cells)} cells; shard {part[0]}/{part[1]}: {len(mine)} ({sum(c.key in done for c in mine)} "
@@ -268,12 +304,16 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
-    summary = run_cells(mine, out, progress, runner=partial(
-        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
+    if launcher == "local":
+        summary = run_cells(mine, out, progress, runner=partial(
+            run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
+    else:
+        summary = run_cells_submitit(mine, out, progress, executor, disable=obj["disable"])
     # One result per run key (a failed cell that later succeeded counts once).
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, [c.key for c in mine], html, obj["quiet"])
     if summary.failed:
         sys.exit(1)
 
@@ -324,7 +364,10 @@ def main(argv: list[str] | None = None) -> None:
         with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from greenprune.distributed import is_main
+
+        if is_main():  # every process of a multi-process run finds the same error
+            click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("interrupted; finished runs are kept in results.jsonl", err=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +43,14 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     logging_steps: int = Field(20, ge=1)
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="accelerate's mixed precision while training (bf16 also on CPUs; fp16 needs a GPU)")
+
+
+def train_key(train: dict[str, Any]) -> dict[str, Any]:
+    """``train`` as run and cache keys hash it: settings added later are left out while at their
+    default, so results and cached teachers from before them still resume."""
+    return {k: v for k, v in train.items() if not (k == "mixed_precision" and v == "no")}
 
 
 class InferenceConfig(_Strict):
@@ -99,7 +109,8 @@ class RunConfig(_Strict):
     task: str = "demo"
     teacher: str = "minilm"
     data_dir: Path | None = None
-    compressors: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    # The default bench compresses: CoFi at its own default targets (Component.default_sparsities).
+    compressors: list[str] = Field(default_factory=lambda: ["cofi"], min_length=1)
     tuner: str = "finetune"
     evaluator: str | None = Field(None, description="default: the task's own evaluator")
     sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")
@@ -133,6 +144,7 @@ class RunConfig(_Strict):
         for added in ("energy_repeats", "runtimes", "matrix_batch_sizes", "matrix_threads"):
             if data["inference"][added] == defaults[added]:
                 del data["inference"][added]
+        data["train"] = train_key(data["train"])
         blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -145,7 +157,8 @@ class BenchConfig(RunConfig):
     @field_validator("sparsity", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
-        return [v] if isinstance(v, (int, float)) else v
+        # None: a single run's recorded config (a result's, a sweep cell's) without a sparsity
+        return [] if v is None else [v] if isinstance(v, (int, float)) else v
 
     @field_validator("sparsity")
     @classmethod
@@ -200,22 +213,41 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"config file {str(path)!r} is a folder; --config takes a TOML file") from None
 
 
+def load_config_file(path: Path) -> dict[str, Any]:
+    """A config file's data: TOML, or JSON for a ``.json`` file (what a sweep records per cell)."""
+    if Path(path).suffix != ".json":
+        return load_toml(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} not found; check the --config path") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"config file {str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {str(path)!r} must hold a JSON object (a run config)")
+    return data
+
+
 def build_config(
-    config_file: Path | None = None, flags: dict[str, Any] | None = None, sets: list[str] = ()
+    data: Mapping[str, Any] | Path | None = None, flags: Mapping[str, Any] | None = None, sets: Sequence[str] = ()
 ) -> BenchConfig:
-    """Merge, lowest first: defaults, the TOML file, CLI flags, then ``--set`` overrides."""
-    data: dict[str, Any] = load_toml(config_file) if config_file else {}
+    """Merge, lowest first: defaults, ``data`` (a config as data: a parsed TOML file, a sweep
+    cell, a recorded result's ``config``), CLI flags, then ``--set`` overrides. A path in place of
+    ``data`` is read with :func:`load_config_file`. ``data`` itself is never modified."""
+    if isinstance(data, (str, Path)):
+        data = load_config_file(Path(data))
+    merged: dict[str, Any] = copy.deepcopy(dict(data or {}))
     for key, value in (flags or {}).items():
         if value is None or value == () or value == []:
             continue
         if key in ("epochs", "learning_rate", "batch_size", "max_length"):
-            data.setdefault("train", {})[key] = value
+            merged.setdefault("train", {})[key] = value
         else:
-            data[key] = list(value) if isinstance(value, tuple) else value
+            merged[key] = list(value) if isinstance(value, tuple) else value
     for item in sets:
-        apply_setting(data, *parse_set(item))
+        apply_setting(merged, *parse_set(item))
     try:
-        return BenchConfig.model_validate(data)
+        return BenchConfig.model_validate(merged)
     except ValidationError as exc:
         raise config_error(exc) from None
 

@@ -36,13 +36,20 @@ def fixed_batch(examples: list[Example], tokenizer: Any, cfg: InferenceConfig) -
                           padding="max_length", truncation=True, max_length=cfg.seq_length, return_tensors="pt"))
 
 
+def _describe(device: Any) -> str:
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def _forward(model: Any, batch: dict[str, Any]) -> None:
     import torch
 
+    from greenprune.distributed import synchronize
+
     with torch.inference_mode():
         model(**batch)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize()  # the GPU runs asynchronously: the clock must see the work done
 
 
 def _energy_window(call: Callable[[], None], batch_size: int, meters: list[Meter], min_s: float,
@@ -102,6 +109,7 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
     figures = measure({name: eager_call(m, batch) for name, m in models.items()}, cfg.batch_size, cfg, meters,
                       baseline)
     for name, model in models.items():
+        figures[name].device = _describe(next(model.parameters()).device)
         if figures[name].memory is not None:
             figures[name].memory.weight_bytes = weight_bytes(model)
     return figures

@@ -42,18 +42,20 @@ def encoder_params(model: Any) -> int:
 
 def model_size(model: Any, reference_encoder_params: int | None = None) -> ModelSize:
     """Every size figure of ``model``; sparsity against ``reference_encoder_params`` (the teacher's)."""
-    from greenprune.structure.sizes import bytes_on_disk, count_encoder, dtypes, per_layer_sizes
+    from greenprune.structure.sizes import count_encoder, dtypes, per_layer_sizes, saved_size
 
     enc = count_encoder(model)
+    disk_bytes, disk_dtypes = saved_size(model)
     params = list(model.parameters())
     return ModelSize(
         encoder_params=enc.present,
         total_params=sum(p.numel() for p in params),
         trainable_params=sum(p.numel() for p in params if p.requires_grad),
-        bytes_on_disk=bytes_on_disk(model),
+        bytes_on_disk=disk_bytes,
         measured_sparsity=(1 - enc.present / reference_encoder_params) if reference_encoder_params else None,
         layers=per_layer_sizes(model),
         encoder_nonzero=enc.nonzero,
         unstructured_sparsity=(1 - enc.nonzero / enc.present) if enc.present else None,
         dtypes=dtypes(model),
+        bytes_by_dtype=disk_dtypes,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from greenprune.compression import CompressJob
 from greenprune.context import PhaseOutput, RunContext
+from greenprune.distributed import is_main
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
 from greenprune.results import ModelReport
@@ -65,6 +66,7 @@ def _run_phases(ctx: RunContext) -> None:
     from greenprune.finetuning import finetune_cached
     from greenprune.inference import benchmark
     from greenprune.modeling import encoder_params, model_size
+    from greenprune.parametrized import fold_parametrizations
 
     cfg, pm, cat, result = ctx.config, ctx.pm, ctx.catalogue, ctx.result
     task, evaluator = task_and_evaluator(ctx)
@@ -96,43 +98,68 @@ def _run_phases(ctx: RunContext) -> None:
 
     job = CompressJob(current=teacher, teacher=teacher, pretrained=pretrained, task=task, data=data,
                       tuner=tuner, sparsity=cfg.sparsity)
+    post = {i for i, n in enumerate(cfg.compressors) if cat.get("compressor", n).post_training}
     for i, (name, compressor) in enumerate(compressors):
-        # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
-        phase = f"compress:{name}" if cfg.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
-        job.current = ctx.run_phase(phase, lambda c=compressor, n=name: _produced(
-            c.compress(ctx, job), f"compressor {n!r}"))
-    if cfg.compressors != ["none"]:
+        if i not in post:
+            _compress(ctx, job, i, name, compressor)
+    trained = [n for i, n in enumerate(cfg.compressors) if i not in post]
+    if trained and trained != ["none"]:
         metrics = ctx.run_phase("evaluate:compressed", lambda: evaluator.evaluate(ctx, job.current, task, data))
         result.student_after_compress = ModelReport(metrics=metrics)
         ctx.progress.say(f"student after compression: {_fmt(metrics)}")
 
-    student = ctx.run_phase(f"tune:{cfg.tuner}", lambda: _produced(
-        tuner.tune(ctx, job.current, task, data), f"tuner {cfg.tuner!r}"))
+    if trained:
+        student = ctx.run_phase(f"tune:{cfg.tuner}", lambda: _produced(
+            tuner.tune(ctx, job.current, task, data), f"tuner {cfg.tuner!r}"))
+    else:
+        # Only post-training compressors: the fine-tuned teacher is the trained student; tuning it
+        # again would only train it longer than the teacher it is compared with.
+        student = teacher.clone(origin="teacher")
+        result.extra["tune_skipped"] = "the chain holds only post-training compressors"
+    fold_parametrizations(student.model)  # plugins' training-time constraints become plain weights
+    if post:
+        metrics = ctx.run_phase("evaluate:tuned", lambda: evaluator.evaluate(ctx, student, task, data))
+        result.student_before_post_training = ModelReport(metrics=metrics)
+        job.current = student
+        for i, (name, compressor) in enumerate(compressors):
+            if i in post:
+                _compress(ctx, job, i, name, compressor)
+        student = job.current
     result.student.metrics = metrics = ctx.run_phase("evaluate:student",
                                                      lambda: evaluator.evaluate(ctx, student, task, data))
-    ctx.progress.say(f"student after {cfg.tuner}: {_fmt(metrics)}")
+    ctx.progress.say(f"student after {cfg.tuner}" + (" and post-training compression" if post else "")
+                     + f": {_fmt(metrics)}")
 
     reference = encoder_params(teacher.model)
     result.teacher.size = model_size(teacher.model, reference)
     result.student.size = model_size(student.model, reference)
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
+        # Once, by the main process: the other processes' devices are the same kind, and timing
+        # two processes on one CPU would measure their contention.
         figures = ctx.run_phase("inference", lambda: benchmark(
             {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
-            baseline=result.energy_baseline))
-        result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
-        if cfg.inference.matrix:
+            baseline=result.energy_baseline) if is_main() else None)
+        if figures:
+            result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+        if figures and cfg.inference.matrix:
             from greenprune.runtime_matrix import runtime_matrix
 
             cells = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
                 {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
                 ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
             result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
-    if cfg.save_student:
+    if cfg.save_student and is_main():
         target = ctx.out_dir / "models" / result.run_key
         student.model.save_pretrained(target)
         student.tokenizer.save_pretrained(target)
         result.extra["student_path"] = str(target)
+
+
+def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Any) -> None:
+    # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
+    phase = f"compress:{name}" if ctx.config.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
+    job.current = ctx.run_phase(phase, lambda: _produced(compressor.compress(ctx, job), f"compressor {name!r}"))
 
 
 def _fmt(metrics: dict[str, dict[str, float]]) -> str:

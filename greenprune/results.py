@@ -72,7 +72,9 @@ class ModelSize(BaseModel):
     # Added without a schema bump (results written before lack them and read as None):
     encoder_nonzero: int | None = Field(None, description="encoder params present and not exactly zero")
     unstructured_sparsity: float | None = Field(None, description="zeros among the encoder params present")
-    dtypes: dict[str, int] | None = Field(None, description="parameters per dtype")
+    dtypes: dict[str, int] | None = Field(None, description="stored values per dtype (the state dict's tensors)")
+    bytes_by_dtype: dict[str, int] | None = Field(
+        None, description="tensor bytes per dtype in the saved safetensors (F32, I8, ...), read from the files")
 
     @property
     def structured_sparsity(self) -> float | None:
@@ -105,6 +107,8 @@ class InferenceFigures(BaseModel):
     energy_per_example: dict[str, PerExampleEnergy] = Field(
         default_factory=dict, description="meter:covers -> median, min/max and every window's J per example")
     energy: list[EnergyReading] = Field(default_factory=list, description="every energy window's readings")
+    device: str | None = Field(None, description="where it ran: cpu, or cuda:0 (GPU name); one device, also "
+                               "in a multi-process run")
     runtime: str = Field("eager", description="eager (PyTorch) or onnxruntime")
     runtime_info: dict[str, Any] = Field(
         default_factory=dict, description="versions, execution provider, exporter of the runtime")
@@ -138,6 +142,8 @@ class RunResult(BaseModel):
         default_factory=list, description="idle window of every meter, measured once before the first phase")
     teacher: ModelReport = Field(default_factory=ModelReport)
     student_after_compress: ModelReport = Field(default_factory=ModelReport)
+    #: the tuned student before the chain's post-training compressors (e.g. quantize) ran; empty without them
+    student_before_post_training: ModelReport = Field(default_factory=ModelReport)
     student: ModelReport = Field(default_factory=ModelReport)
     traces: dict[str, list[dict[str, float]]] = Field(
         default_factory=dict, description="phase -> logged steps (loss parts, sparsity, lambdas)")

@@ -15,6 +15,8 @@ from typing import Any
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
+from greenprune.defaults import resolve
+from greenprune.distributed import broadcast, check_launch, is_main
 from greenprune.errors import UserError, unknown
 from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
@@ -77,7 +79,11 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     disable, extra_plugins = list(disable), list(extra_plugins)
     pm = make_plugin_manager(disable, extra_plugins)
     catalogue = collect(pm)
+    bench, notes = resolve(bench, catalogue)  # the components' own defaults where the user set none
+    for note in notes:
+        progress.say(f"[dim]{note}[/dim]")
     validate(bench, catalogue)
+    check_launch(bench.train)
     check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
     done = store.finished_keys()
@@ -91,13 +97,15 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
             continue
         # One process per run at a time: a second one (another bench into this folder, a sweep
         # cell left running) waits here, then finds the run finished instead of running it again.
+        # (Under torchrun the main process holds the lock; all processes follow its decision.)
         with run_lock(out_dir, cfg.run_key(), on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")):
-            if cfg.run_key() in store.finished_keys():
+            if broadcast(cfg.run_key() in store.finished_keys()):
                 progress.say(f"[green]{label}: finished meanwhile by another process, skipped[/green]")
                 continue
             progress.say(f"[bold]{label}[/bold]")
             result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-            store.append(result)
+            if is_main():  # every process ran the run; one writes it
+                store.append(result)
         results.append(result)
     return results
 
@@ -137,6 +145,9 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
             meter.close()
     result.finished_at = utcnow()
     pm.hook.greenprune_run_finished(ctx=ctx, result=result)
+    from greenprune.model_card import write_card
+
+    write_card(result, catalogue)  # the saved student's README.md, from the complete result
     return result
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,9 +27,10 @@ from greenprune.config import (
     apply_setting,
     build_config,
     config_error,
-    load_toml,
+    load_config_file,
     parse_set,
 )
+from greenprune.defaults import default_sparsities, task_defaults
 from greenprune.errors import UserError
 from greenprune.results import latest_per_key
 
@@ -167,7 +167,7 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
               axes: dict[str, list[Any]]) -> tuple[BenchConfig, SweepAxes]:
     """The base run config (TOML < flags < ``--set``, exactly as ``bench`` reads it) and the axes
     (a non-empty CLI list replaces the ``[sweep]`` one; an axis in neither falls back to the base)."""
-    raw = load_toml(config_file) if config_file else {}
+    raw = load_config_file(config_file) if config_file else {}
     table = raw.pop("sweep", {})
     if not isinstance(table, dict):
         raise UserError(f"[sweep] in {str(config_file)!r} must be a table, e.g. [sweep] tasks = [\"rte\"]")
@@ -181,17 +181,9 @@ def load_plan(config_file: Path | None, flags: dict[str, Any], sets: list[str],
             raise UserError(f"unknown [sweep] key {loc!r}; valid: {', '.join(SweepAxes.model_fields)}") from None
         msg = err["msg"].removeprefix("Value error, ")
         raise UserError(f"bad sweep value for {loc!r}: {msg} (got {err.get('input')!r})") from None
-    # The rest of the file is a plain run config. build_config reads files only, so hand it the
-    # file without its [sweep] table: the same merge order and the same one-line errors as bench.
-    with tempfile.TemporaryDirectory() as tmp:
-        base_file = None
-        if raw:
-            from greenprune.sweep_cells import dumps_toml
-
-            base_file = Path(tmp) / "base.toml"
-            base_file.write_text(dumps_toml(raw), encoding="utf-8")
-        base = build_config(base_file, flags, sets)
-    return base, sweep
+    # The rest of the file is a plain run config: the same merge order and the same one-line
+    # errors as bench.
+    return build_config(raw, flags, sets), sweep
 
 
 def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cell]:
@@ -209,16 +201,18 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
     seeds = axes.seeds or [base.seed]
     data = base.model_dump()
     data.pop("sparsity")
-    variants = _setting_variants(data, axes.vary or {})
     cells: list[Cell] = []
     seen: set[str] = set()
     for task in tasks:
+        # The task's own config defaults where the base set nothing; --vary values still win.
+        task_data = copy.deepcopy(data)
+        for section, values in task_defaults(base, task, catalogue).items():
+            task_data[section].update(values)
+        variants = _setting_variants(task_data, axes.vary or {})
         for chain, pinned in chains:
             pruners = {n for n in chain if catalogue.get("compressor", n).needs_sparsity}
-            if pruners and not sparsities:
-                raise UserError(f"chain {'+'.join(chain)} prunes: give sparsities, e.g. --sparsity 0.6 "
-                                "(or [sweep] sparsities = [0.6, 0.9])")
-            points: list[float | None] = list(sparsities) if pruners else [None]
+            # No sparsity axis: the pruner's own default targets (an error if it declares none).
+            points: list[float | None] = list(sparsities or default_sparsities(chain, catalogue)) if pruners else [None]
             for tuner in [pinned] if pinned else tuners:
                 for s in points:
                     dense = s == 0

@@ -1,4 +1,4 @@
-"""Running sweep cells: each one a ``greenprune bench`` subprocess with its own TOML config.
+"""Running sweep cells: each one a ``greenprune bench`` subprocess given its config as JSON data.
 
 A subprocess per cell is the isolation boundary: a segfault, a CUDA error that poisons the
 process, or the kernel's out-of-memory killer ends that cell only. The child writes its own
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from greenprune.results import RESULTS_FILE, ResultStore, RunResult
 
@@ -30,45 +29,7 @@ CELLS_DIR = "cells"
 #: how the parent starts a cell; tests swap in a command that fails on purpose
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "greenprune")
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-# ---------------------------------------------------------------------------------------------
-# A minimal TOML writer (the standard library reads TOML but does not write it)
-# ---------------------------------------------------------------------------------------------
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):  # before int: bool is an int subclass
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        return repr(v) if math.isfinite(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, (str, Path)):
-        # JSON string escapes are valid TOML basic-string escapes; DEL is the one control
-        # character JSON leaves raw and TOML forbids.
-        return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        # None has no TOML form; every None-able config field defaults to None, so leaving the
-        # key out reads back as the same value.
-        items = [f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items() if x is not None]
-        return "{" + ", ".join(items) + "}"
-    raise TypeError(f"no TOML form for {type(v).__name__} value {v!r}")
-
-
-def _toml_key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else json.dumps(k, ensure_ascii=False)
-
-
-def dumps_toml(data: dict[str, Any]) -> str:
-    """``data`` as TOML: one ``key = value`` line per top-level key, nested tables inline."""
-    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items() if v is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,25 +43,27 @@ class CellOutcome:
     error: str | None = None
 
 
-def write_cell_config(cell: Cell, out_dir: Path) -> Path:
-    """``OUT/cells/<run key>.toml``, checked to read back as the very same run (same run key),
-    since resuming and merging shards both rely on that key."""
+def cell_config_json(cell: Cell, out_dir: Path) -> tuple[Path, str]:
+    """The cell's config as JSON (what its process receives with ``bench --config-json``), checked
+    to read back as the very same run (same run key), since resuming and merging shards both rely
+    on that key; also recorded as ``OUT/cells/<run key>.json`` (``bench --config`` reads it)."""
     from greenprune.config import build_config
 
-    path = Path(out_dir) / CELLS_DIR / f"{cell.key}.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    head = f"# greenprune sweep cell {cell.index}: {cell.label()}\n# run key {cell.key}\n"
-    path.write_text(head + dumps_toml(cell.config.model_dump(mode="json")), encoding="utf-8")
-    runs = build_config(path).runs()
+    text = json.dumps(cell.config.model_dump(mode="json"), sort_keys=True)
+    runs = build_config(json.loads(text)).runs()
     if len(runs) != 1 or runs[0].run_key() != cell.key:
-        raise RuntimeError(f"cell config {path} does not read back as the same run (a greenprune bug)")
-    return path
+        raise RuntimeError(f"cell {cell.key} does not read back as the same run (a greenprune bug)")
+    path = Path(out_dir) / CELLS_DIR / f"{cell.key}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path, text
 
 
 def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
              command: Sequence[str] = DEFAULT_COMMAND, on_wait: Callable[[str], None] | None = None) -> CellOutcome:
-    """Run one cell as ``greenprune bench --config OUT/cells/<key>.toml --out OUT``; its output
-    goes to ``OUT/cells/<key>.log``. Returns what the results file says about it afterwards."""
+    """Run one cell as ``greenprune bench --config-json CONFIG --out OUT`` (the config as data: no
+    file is read back to build it); its output goes to ``OUT/cells/<key>.log``. Returns what the
+    results file says about it afterwards."""
     from greenprune import locks
 
     out_dir = Path(out_dir)
@@ -115,15 +78,16 @@ def run_cell(cell: Cell, out_dir: Path, *, disable: Sequence[str] = (),
 
 def _run_cell_process(cell: Cell, out_dir: Path, disable: Sequence[str], command: Sequence[str],
                       pass_fds: tuple[int, ...]) -> CellOutcome:
-    config = write_cell_config(cell, out_dir)
+    config, text = cell_config_json(cell, out_dir)
     log = config.with_suffix(".log")
     results = out_dir / RESULTS_FILE
     offset = results.stat().st_size if results.exists() else 0
-    args = [*command, *(a for name in disable for a in ("--disable", name)), "bench", "--config", str(config),
+    args = [*command, *(a for name in disable for a in ("--disable", name)), "bench", "--config-json", text,
             "--out", str(out_dir)]
     started = _now()
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"=== {started} {' '.join(args)}\n")
+        shown = [str(config) if a == text else a for a in args]  # the config itself is in the .json record
+        fh.write(f"=== {started} {' '.join(shown)}\n")
         fh.flush()
         # Same working directory and environment as the sweep: relative data paths resolve the
         # same way and every cell finds the same teacher cache (GREENPRUNE_CACHE or cache_dir).

@@ -1,4 +1,4 @@
-"""``magnitude``: an example one-shot greenprune compressor. It zeroes the smallest-magnitude entries
+"""``toy-magnitude``: an example one-shot greenprune compressor. It zeroes the smallest-magnitude entries
 of every encoder projection (Q, K, V, attention output, FFN up and down; weights and biases) so that
 a share ``--sparsity`` of each is zero. Nothing is removed: the student keeps its shape, so the
 results show unstructured sparsity at the target and structured sparsity 0, and the inference
@@ -55,8 +55,8 @@ class Magnitude(Compressor):
                             # the k smallest |t|: exactly k zeros per tensor, whatever the ties
                             t.view(-1)[t.abs().view(-1).topk(k, largest=False).indices] = 0
                         zeroed, total = zeroed + k, total + t.numel()
-        details = {"target_sparsity": job.sparsity, "zeroed": zeroed, "encoder_params": total}
-        return PhaseOutput(student, details=details)  # details land in the phase record
+        # details land in the phase record (results.jsonl); the core measures the student's sizes itself
+        return PhaseOutput(student, {"target_sparsity": job.sparsity, "zeroed": zeroed, "encoder_params": total})
 
 
 @hookimpl

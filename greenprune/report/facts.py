@@ -183,6 +183,22 @@ def unstructured_sparsity(rep: ModelReport) -> float | None:
     return rep.size.unstructured_sparsity if rep.size else None
 
 
+#: safetensors dtype names as a reader says them
+_DTYPE_NAMES = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp64", "I8": "int8", "U8": "uint8",
+                "I32": "int32", "I64": "int64"}
+
+
+def stored_as(rep: ModelReport) -> str | None:
+    """How the saved model's bytes split by dtype, largest first (``int8 72%, fp32 27%``), read from
+    the files; None for results written before it was recorded."""
+    by_dtype = rep.size.bytes_by_dtype if rep.size else None
+    if not by_dtype:
+        return None
+    total = sum(by_dtype.values())
+    parts = sorted(by_dtype.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{_DTYPE_NAMES.get(k, k)} {v / total:.0%}" for k, v in parts if v / total >= 0.005)
+
+
 def plot_sparsity(r: RunResult) -> float | None:
     """Sparsity for a figure's x axis: measured when known (what the model really is), else the
     target the run asked for."""
@@ -210,7 +226,8 @@ def phase_seconds(r: RunResult, prefixes: tuple[str, ...]) -> tuple[float | None
 
 
 #: phase names that count as training the student, for each row of the comparison
-TRAIN_PHASES = {"compressed": ("compress:",), "student": ("compress:", "tune:"),
+TRAIN_PHASES = {"compressed": ("compress:",), "before post-training": ("compress:", "tune:"),
+                "student": ("compress:", "tune:"),
                 "teacher": ("teacher-finetune",)}
 
 

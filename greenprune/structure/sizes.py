@@ -31,7 +31,16 @@ class EncoderCount:
 def _tensors(projection: Any) -> list[Any]:
     # ``weight``/``bias`` of the module at the projection's place: a wrapper (peft's LoRA layer)
     # answers with its base layer's, so a wrapped projection counts as the projection it wraps.
-    return [t for t in (getattr(projection, "weight", None), getattr(projection, "bias", None)) if t is not None]
+    # torch's quantized Linears expose them as methods, their weight as a quantized tensor (counted
+    # through its integer values: a zero stays a zero).
+    found = []
+    for name in ("weight", "bias"):
+        t = getattr(projection, name, None)
+        if callable(t) and not hasattr(t, "numel"):
+            t = t()
+        if t is not None:
+            found.append(t.int_repr() if t.is_quantized else t)
+    return found
 
 
 def count_encoder(model: Any) -> EncoderCount:
@@ -50,19 +59,44 @@ def encoder_params(model: Any) -> int:
 
 
 def dtypes(model: Any) -> dict[str, int]:
-    """Parameters per dtype, e.g. ``{"float32": 22713216}``."""
+    """Stored values per dtype, e.g. ``{"float32": 22713216}``: the tensors of the state dict, which
+    for an ordinary model are its parameters and for an int8 one its int8 weights and float scales."""
     out: dict[str, int] = {}
-    for p in unwrap(model).parameters():
-        key = str(p.dtype).removeprefix("torch.")
-        out[key] = out.get(key, 0) + p.numel()
+    for t in unwrap(model).state_dict().values():
+        if hasattr(t, "dtype") and hasattr(t, "numel"):
+            key = str(t.dtype).removeprefix("torch.")
+            out[key] = out.get(key, 0) + t.numel()
     return out
 
 
 def bytes_on_disk(model: Any) -> int:
     """Size of the model saved as safetensors (weights only)."""
+    return saved_size(model)[0]
+
+
+def saved_size(model: Any) -> tuple[int, dict[str, int]]:
+    """The model saved as safetensors: file bytes, and tensor bytes per dtype read from the files'
+    headers (so an int8 student shows its int8 bytes, whatever its modules call their weights)."""
     with tempfile.TemporaryDirectory() as tmp:
         unwrap(model).save_pretrained(tmp, safe_serialization=True)
-        return sum(p.stat().st_size for p in Path(tmp).glob("*.safetensors"))
+        files = sorted(Path(tmp).glob("*.safetensors"))
+        return sum(p.stat().st_size for p in files), file_dtype_bytes(files)
+
+
+def file_dtype_bytes(files: Any) -> dict[str, int]:
+    """Tensor bytes per dtype (safetensors names: F32, I8, ...) in saved safetensors files."""
+    import json
+    import struct
+
+    out: dict[str, int] = {}
+    for file in files:
+        with open(file, "rb") as fh:
+            header = json.loads(fh.read(struct.unpack("<Q", fh.read(8))[0]))
+        for name, info in header.items():
+            if name != "__metadata__":
+                start, end = info["data_offsets"]
+                out[info["dtype"]] = out.get(info["dtype"], 0) + end - start
+    return out
 
 
 def head_size(config: Any) -> int | None:
@@ -82,7 +116,10 @@ def per_layer_sizes(model: Any) -> list[dict[str, Any]]:
     d = head_size(model.config)
 
     def out(m: Any) -> int | None:
-        return None if m is None else int(m.weight.shape[0])
+        if m is None:
+            return None
+        # ``out_features``: nn.Linear, torch's int8 Linear (whose ``weight`` is a method) and peft's LoRA layer
+        return int(m.out_features) if hasattr(m, "out_features") else int(m.weight.shape[0])
 
     sizes = []
     for i, p in enumerate(layer_projections(model)):

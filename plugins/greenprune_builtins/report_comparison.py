@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune.api import MISSING, Doc, FigureFile, Fmt, ReportInput
+from greenprune.api import MISSING, Doc, FigureFile, Fmt, ReportInput, hardware_note
 from greenprune.api import report_facts as facts
 from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_common import group_heading, no_runs, run_heading
@@ -31,6 +31,8 @@ class Comparison:
                 rows = _model_rows(ref, ok)
                 self._quality(doc, runs, rows)
                 self._cost(doc, ok, rows)
+                for line in hardware_note(ok):  # latencies from different machines: say so, name each
+                    doc.para(line, note=True)
                 if any(r.teacher.metrics != ref.teacher.metrics for r in ok):
                     doc.para(f"Teacher metrics differ between runs of this group; the teacher rows show "
                              f"run {ref.run_key}'s teacher, and each Δ and speed-up uses its own run's "
@@ -71,7 +73,7 @@ class Comparison:
 
     @staticmethod
     def _cost(doc: Doc, ok: list[RunResult], rows: list[_Row]) -> None:
-        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Structured sparsity",
+        headers = [*_row_head(rows), "Encoder params", "Total params", "Size (MB)", "Stored as", "Structured sparsity",
                    "Unstructured sparsity",
                    "Latency median (ms)", "Speed-up", "Energy / inference example", "Training time"]
         table = []
@@ -83,6 +85,7 @@ class Comparison:
                 fmt_.count(size.encoder_params if size else None),
                 fmt_.count(size.total_params if size else None),
                 fmt_.megabytes(size.bytes_on_disk if size else None),
+                facts.stored_as(row.rep) or MISSING,
                 fmt_.percent(facts.measured_sparsity(row.rep)),
                 fmt_.percent(facts.unstructured_sparsity(row.rep)),
                 MISSING if inf is None else f"{inf.latency_ms_median:.2f}",
@@ -103,7 +106,9 @@ class Comparison:
                  f"window / examples run in it, {over}, teacher and student windows alternated; "
                  "\"dynamic\" removes the run's idle baseline. It names its method "
                  "(≈ marks estimates). Training time sums the compress:* and tune:* phases (the "
-                 "teacher row: teacher-finetune). MB = 10^6 bytes on disk (safetensors).", note=True)
+                 "teacher row: teacher-finetune). MB = 10^6 bytes on disk (safetensors); stored as = those bytes "
+                 "by dtype, read from the files. Unstructured sparsity = zeros among the encoder parameters "
+                 "present: zeros in dense matrices save no time on dense kernels.", note=True)
 
 
 _ROW_HEAD = ["Model", "Compressors", "Tuner", "Target sparsity"]
@@ -139,6 +144,9 @@ def _model_rows(ref: RunResult, ok: list[RunResult]) -> list[_Row]:
         # The model before tuning is a row of its own only when the run measured it.
         if r.student_after_compress.metrics or r.student_after_compress.size:
             rows.append(_Row(r, "after compress", r.student_after_compress, mine))
+        # A post-training compressor (quantize) ran after the tuner: the tuned model before it is a row too.
+        if r.student_before_post_training.metrics:
+            rows.append(_Row(r, "before post-training", r.student_before_post_training, mine))
         rows.append(_Row(r, "student", r.student, mine))
     return rows
 

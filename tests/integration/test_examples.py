@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import FAST, REPO
 
 EXAMPLES = REPO / "examples"
-PACKAGES = ["meter-machine-cpu", "task-csv", "report-run-index", "compressor-magnitude"]
+PACKAGES = ["meter-machine-cpu", "task-csv", "report-run-index", "compressor-magnitude", "tuner-lora"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,7 @@ def test_examples_are_listed_with_their_components(site: Path) -> None:
     assert rows["csvtask"]["components"] == {"task": ["csv"], "evaluator": ["balanced-accuracy"]}
     assert rows["runindex"]["components"] == {"report_section": ["run-index"]}
     assert rows["toy-magnitude"]["components"] == {"compressor": ["toy-magnitude"]}
+    assert rows["toy-lora"]["components"] == {"tuner": ["toy-lora"]}
     assert rows["csvtask"]["distribution"] == "greenprune-csvtask"
 
 
@@ -131,3 +132,24 @@ def test_one_shot_magnitude_compressor(site: Path, tiny_teacher: Path, tmp_path:
     # --sparsity is required with it, before any work
     proc = greenprune(["bench", "--compressor", "toy-magnitude", "--out", str(tmp_path / "x")], site)
     assert proc.returncode == 2 and "sparsity" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_lora_tuner_trains_while_cofi_prunes_and_survives_it(site: Path, tiny_teacher: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = greenprune(["-q", "bench", "--compressor", "cofi", "--sparsity", "0.5", "--tuner", "toy-lora",
+                       "--meter", "cpu-estimate", "--teacher", str(tiny_teacher),
+                       "--set", f"cache_dir={tmp_path / 'cache'}", "--out", str(out), *FAST], site)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((out / "results.jsonl").read_text())
+    assert result["status"] == "ok", result.get("error")
+    cofi = next(p for p in result["phases"] if p["name"] == "compress:cofi")["details"]
+    # the physically pruned model with the pairs carried over computes what the masked one did
+    assert cofi["masked_vs_compact_max_abs_logit_diff"] <= 1e-4
+    assert result["student"]["size"]["measured_sparsity"] > 0.2  # CoFi removed structure
+    tune = next(p for p in result["phases"] if p["name"] == "tune:toy-lora")["details"]
+    assert tune["lora_pairs"] > 0 and tune["pairs_trained_before_tuning"] > 0  # they trained while CoFi pruned
+    # saved, reloaded through the plugin's load hook, re-scored: the same metrics
+    proc = greenprune(["verify", str(out)], site)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "identical" in proc.stdout

@@ -34,7 +34,7 @@ def test_two_cell_sweep_shares_the_teacher_and_resumes(capsys: pytest.CaptureFix
     teacher_phase = next(p for p in second["phases"] if p["name"] == "teacher-finetune")
     assert teacher_phase["cache_hit"]
     for r in (first, second):
-        assert (out / "cells" / f"{r['run_key']}.toml").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
+        assert (out / "cells" / f"{r['run_key']}.json").is_file() and (out / "cells" / f"{r['run_key']}.log").is_file()
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
 
     code, listing, _ = run([*args, "--dry-run"], capsys)
@@ -54,7 +54,8 @@ def test_failing_cells_are_recorded_and_the_sweep_goes_on(capsys: pytest.Capture
     (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
     out = tmp_path / "out"
     code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(tmp_path / "glue"),
-                        "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate", *fast_flags], capsys)
+                        "--chain", "none", "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate",
+                        *fast_flags], capsys)
     assert code == 1, err
     failed = lines(out)
     assert [r["status"] for r in failed] == ["failed", "failed"]

@@ -4,6 +4,7 @@ and the compact encoder calls a wrapped or hooked projection instead of fusing p
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -79,3 +80,15 @@ def test_wrapped_or_hooked_projections_are_called_not_fused() -> None:
         handle.remove()
         torch.testing.assert_close(hooked, plain * 2)  # the hook acted: V was called, not fused past
         assert torch.equal(attention(x, None, None), plain)  # no hook: the fused path again
+
+
+def test_conversion_reads_through_a_tuners_wrappers() -> None:
+    """A HF teacher whose projections a tuner wrapped (peft LoRA) converts to the compact encoder:
+    the wrapped projections' own weights are read, the LoRA pairs are left to the tuner."""
+    hf = hf_model(*SHAPES[0])
+    plain = from_hf(hf).eval()
+    wrapped = lora(copy.deepcopy(hf))
+    assert any(".query.base_layer.weight" in k for k in wrapped.state_dict())
+    converted = from_hf(wrapped).eval()
+    assert not lora_layers(converted)
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in converted.state_dict().items())

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from greenprune.locks import held_by, hold
-
 pytestmark = pytest.mark.slow
 
 #: a tiny bench, no inference benchmark: a few seconds of work after the imports
@@ -33,6 +31,8 @@ def result_lines(out: Path) -> list[dict]:
 
 
 def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path: Path) -> None:
+    from greenprune.locks import held_by, hold
+
     lock = tmp_path / "x.lock"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
                                "from greenprune.locks import hold\n"

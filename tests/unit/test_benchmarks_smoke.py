@@ -19,6 +19,7 @@ sys.path.insert(0, str(BENCH))
 
 import compact_vs_plain  # noqa: E402
 import inference_speedup  # noqa: E402
+import quantize_speedup  # noqa: E402
 import train_step_cost  # noqa: E402
 
 # Tiny shape used for the hand computations: 2 layers, hidden D = 32, 4 heads of 8 (A = 32),
@@ -98,7 +99,7 @@ def test_synthetic_student_hits_the_target() -> None:
         assert info["sparsity"] == pytest.approx(measured_sparsity(student))
 
 
-@pytest.mark.parametrize("script", [inference_speedup, train_step_cost])
+@pytest.mark.parametrize("script", [inference_speedup, train_step_cost, quantize_speedup])
 def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
     # One round, no warm-up, one thread (a busy CI machine makes 2-thread tiny ops wait on each
     # other): only the code paths matter here, not the numbers.
@@ -115,6 +116,8 @@ def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]
         assert "synthetic structure (not trained)" in out
         assert "distill 6->2" in out
         assert "meas/ideal" in out
+    elif script is quantize_speedup:
+        assert "int8" in out and "speed-up" in out and "bytes on disk" in out
     else:
         assert "CoFi / (FT + teacher fwd)" in out
         assert "adapter / FT" in out

@@ -101,7 +101,7 @@ def test_an_evaluator_that_cannot_score_the_task_fails_validation(task: str, eva
     from greenprune.config import build_config
     from greenprune.runner import validate
 
-    bench = build_config(None, {"task": task}, [f"evaluator={evaluator}"])
+    bench = build_config(None, {"task": task, "compressors": ("none",)}, [f"evaluator={evaluator}"])
     catalogue = collect(make_plugin_manager())
     if ok:
         validate(bench, catalogue)

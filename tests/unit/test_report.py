@@ -134,8 +134,8 @@ def test_comparison_numbers(rendered: tuple[Path, str, str]) -> None:
     assert table_row(md, "student", "cofi", "finetune", "90.0%", "0.8000", "0.7900", "-0.1000")
     # cost table: params, MB, measured sparsity, latency, speed-up = 20 ms / 10 ms, energy with method
     half = table_row(md, "student", "cofi", "finetune", "50.0%", "10.62M")
-    # results written before unstructured sparsity was recorded show a dash in its column
-    assert "| 12.10M | 48.4 | 50.0% | – | 10.00 | 2.00× | 0.0500 J (counter, rapl: cpu-package) |" in half
+    # results written before unstructured sparsity and bytes per dtype were recorded show dashes
+    assert "| 12.10M | 48.4 | – | 50.0% | – | 10.00 | 2.00× | 0.0500 J (counter, rapl: cpu-package) |" in half
     assert "42.5 s |" in half  # compress 30 s + tune 12.5 s
     sparse = table_row(md, "student", "cofi", "finetune", "90.0%", "2.12M")
     assert "4.00× | ≈0.0123 J (estimate, cpu-estimate: process-cpu)" in sparse
@@ -287,3 +287,13 @@ def test_half_zero_student_is_not_shown_as_dense(tmp_path: Path) -> None:
     text = md.read_text(encoding="utf-8")
     assert "| Structured sparsity | Unstructured sparsity |" in text
     assert "| 0.0% | 50.0% |" in table_row(text, "student", "magnitude", "finetune", "50.0%", "21.23M")
+
+
+def test_stored_as_reads_bytes_per_dtype() -> None:
+    from greenprune.report import facts
+    from greenprune.results import ModelReport, ModelSize
+
+    rep = ModelReport(size=ModelSize(encoder_params=1, total_params=1, bytes_by_dtype={"F32": 250, "I8": 740,
+                                                                                     "I64": 10}))
+    assert facts.stored_as(rep) == "int8 74%, fp32 25%, int64 1%"
+    assert facts.stored_as(ModelReport()) is None

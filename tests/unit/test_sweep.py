@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, build_config
+from greenprune.defaults import resolve
 from greenprune.errors import UserError
 from greenprune.plugins import make_plugin_manager
 from greenprune.progress import Progress
@@ -25,12 +28,12 @@ from greenprune.sweep import (
     select_shard,
     validate_cells,
 )
-from greenprune.sweep_cells import CellOutcome, dumps_toml, run_cell, run_cells, write_cell_config
+from greenprune.sweep_cells import CellOutcome, cell_config_json, run_cell, run_cells
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "benchmarks" / "configs").glob("*.toml"))
@@ -90,9 +93,12 @@ def test_a_chain_can_pin_its_tuner(catalogue: Catalogue) -> None:
         validate_cells(cells_for(catalogue, chains=["cofi/adaptr"], sparsities=[0.6]), catalogue)
 
 
-def test_pruning_chain_needs_sparsities(catalogue: Catalogue) -> None:
-    with pytest.raises(UserError, match="chain distill\\+cofi prunes: give sparsities"):
-        cells_for(catalogue, chains=["distill+cofi"])
+def test_pruning_chain_without_sparsities_takes_the_pruners_defaults(catalogue: Catalogue) -> None:
+    # cofi declares its default targets (Component.default_sparsities); a pruner without them is
+    # refused (tests/unit/test_defaults.py)
+    defaults = catalogue.get("compressor", "cofi").default_sparsities
+    assert shape(cells_for(catalogue, chains=["none", "distill+cofi"])) == [
+        ("none", None), *(("distill+cofi", s) for s in defaults)]
     with pytest.raises(UserError, match="unknown compressor 'cofy'"):
         cells_for(catalogue, chains=["cofy"], sparsities=[0.5])
 
@@ -153,14 +159,46 @@ def test_cell_config_reads_back_as_the_same_run(tmp_path: Path, catalogue: Catal
                         ["train.learning_rate=3e-5", "cofi.mask_init={head = 2.5}", "cofi.prune=[\"head\", \"ffn\"]",
                          "inference.enabled=false"])
     (cell,) = expand(base, SweepAxes(tasks=["rte"], chains=["cofi"], sparsities=[0.75]), catalogue)
-    path = write_cell_config(cell, tmp_path)
-    assert path == tmp_path / "cells" / f"{cell.key}.toml"
-    assert build_config(path).runs()[0].run_key() == cell.key
+    path, text = cell_config_json(cell, tmp_path)
+    assert path == tmp_path / "cells" / f"{cell.key}.json"
+    assert build_config(json.loads(text)).runs()[0].run_key() == cell.key
+    assert build_config(path).runs()[0].run_key() == cell.key  # the record reruns the cell by hand
 
 
-def test_toml_writer_escapes() -> None:
-    data = {"s": 'a "quoted"\nline\x7f é', "n": {"odd key": [1, 2.5, True], "none": None}, "x": float("inf")}
-    assert tomllib.loads(dumps_toml(data)) == {"s": data["s"], "n": {"odd key": [1, 2.5, True]}, "x": float("inf")}
+def test_a_sweep_builds_its_configs_without_writing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "sweep.toml"
+    cfg.write_text("seed = 3\n[sweep]\ntasks = [\"rte\"]\n[train]\nepochs = 1\n")
+    written: list[str] = []
+    real_open = open
+
+    def watching_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if any(m in mode for m in "wax"):
+            written.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", watching_open)
+    monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: written.append(str(self)))
+    monkeypatch.setattr("tempfile.TemporaryDirectory", None)  # no temporary folder either
+    base, axes = load_plan(cfg, {}, [], {})
+    assert written == [] and base.seed == 3 and base.train.epochs == 1 and axes.tasks == ["rte"]
+
+
+def test_build_config_from_data_leaves_the_data_alone() -> None:
+    data = {"task": "rte", "train": {"epochs": 2}}
+    cfg = build_config(data, {"epochs": 1.0}, ["train.batch_size=8"])
+    assert (cfg.task, cfg.train.epochs, cfg.train.batch_size) == ("rte", 1.0, 8)
+    assert data == {"task": "rte", "train": {"epochs": 2}}
+
+
+def test_committed_results_keep_their_run_keys() -> None:
+    # Old results folders must keep resuming: a recorded config rebuilds to its recorded key.
+    lines = [line for folder in ("retention-cpu", "distill-stsb-cpu") for line in
+             (REPO / "reports" / folder / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert any('"sparsity":null' in line for line in lines) and any('"sparsity":0.6' in line for line in lines)
+    for line in lines:
+        record = json.loads(line)
+        (run,) = build_config(record["config"]).runs()
+        assert run.run_key() == record["run_key"]
 
 
 def result(key: str, status: str = "ok") -> RunResult:
@@ -239,7 +277,8 @@ def test_an_interrupted_sweep_stops_its_running_cell(tmp_path: Path, catalogue: 
 def test_a_cell_that_records_its_own_failure_is_not_recorded_twice(tmp_path: Path, catalogue: Catalogue) -> None:
     cell = one_cell(tmp_path, catalogue)
     child = ("import sys, json; from pathlib import Path; a = sys.argv; out = Path(a[a.index('--out') + 1]); "
-             "key = Path(a[a.index('--config') + 1]).stem; "
+             "from greenprune.config import build_config; "
+             "key = build_config(json.loads(a[a.index('--config-json') + 1])).runs()[0].run_key(); "
              "open(out / 'results.jsonl', 'a').write(json.dumps({'run_key': key, 'status': 'failed', "
              "'error': 'RuntimeError: CUDA error', 'started_at': 'x', 'config': {}}) + '\\n'); sys.exit(1)")
     outcome = run_cell(cell, tmp_path, command=[sys.executable, "-c", child])
@@ -279,10 +318,11 @@ def test_vary_crosses_settings_with_the_other_axes(catalogue: Catalogue) -> None
     assert len({c.key for c in cells}) == 4  # the setting is part of what a run is
     assert cells[2].label() == "demo distill / finetune [distill.keep=[2, 5], train.learning_rate=0.0001] seed 1"
     validate_cells(cells, catalogue)  # distill accepts both lists
-    # the same cell as bench with --set gives (so either command resumes the other's results)
+    # the same cell as bench with --set gives (so either command resumes the other's results);
+    # both fill in the demo task's own config defaults the same way
     base = build_config(None, {"compressors": ("distill",), "seed": 1},
                         ["distill.keep=[1,5]", "train.learning_rate=1e-4"])
-    assert cells[0].key == base.runs()[0].run_key()
+    assert cells[0].key == resolve(base, catalogue)[0].runs()[0].run_key()
 
 
 def test_vary_errors_name_the_setting(catalogue: Catalogue) -> None:

@@ -72,14 +72,22 @@ def from_hf(hf_model: Any, exclude: Iterable[str] = ()) -> CompactModel:
     model.to(device=ref.device, dtype=ref.dtype)
     skip = set(exclude)
 
-    def rename(key: str) -> str:
+    def source(key: str) -> str:
         for old, new in family.hf_key_map:
-            if key.startswith(old):
-                return new + key[len(old):]
+            if key.startswith(new):
+                return old + key[len(new):]
         return key
 
-    # Older transformers versions stored position_ids / token_type_ids buffers; we build them on the fly.
-    state = {rename(k): v for k, v in hf_model.state_dict().items()
-             if k not in skip and not k.endswith(("position_ids", "token_type_ids"))}
+    # Each compact tensor is read through the HF model's module at the same place (not its state-dict
+    # name): a projection a tuner wrapped (peft's LoRA keeps the weight at ``query.base_layer.weight``)
+    # answers ``query.weight``, and the tuner's own tensors are never read (it carries them itself,
+    # through ``on_surgery``). Position / token-type id buffers are built on the fly, not loaded.
+    state = {}
+    for key in model.state_dict():
+        name = source(key)
+        if name in skip:
+            continue
+        prefix, _, part = name.rpartition(".")
+        state[key] = getattr(hf_model.get_submodule(prefix), part).detach()
     model.load_state_dict(state, strict=True)
     return model.train(hf_model.training)

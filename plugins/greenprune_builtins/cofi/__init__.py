@@ -30,6 +30,9 @@ from greenprune.api import (
 
 GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
 
+#: the targets of a bench that gives no --sparsity (one run each)
+DEFAULT_SPARSITIES = (0.5, 0.9)
+
 
 class CofiOptions(TrainOverrides):
     """``epochs`` (pruning epochs) and ``learning_rate`` (model weights) default to the run's."""
@@ -74,6 +77,9 @@ def greenprune_register_compressors(register: Any) -> None:
     from greenprune_builtins.cofi.report import PHASE_REPORT
 
     # A CoFi student is a compact model without gates: a second CoFi pass has nothing to prune with.
+    # Without --sparsity: a moderate and an aggressive target, so one bench shows both what pruning
+    # keeps and where it starts to cost accuracy.
     register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, accepts_own_output=False,
-                       phase_report=PHASE_REPORT,
-                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))
+                       phase_report=PHASE_REPORT, default_sparsities=DEFAULT_SPARSITIES,
+                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation); "
+                                   "without --sparsity it runs at 0.5 and 0.9"))

@@ -1,0 +1,98 @@
+"""LoRA (Hu et al., 2021) layers put into a model in place with peft's ``inject_adapter_in_model``.
+
+In place (no ``PeftModel`` wrapper): the model keeps its class, so evaluation, CoFi's masked forward
+and the compact BERT run it as before; a wrapped projection keeps its name and answers ``weight`` /
+``bias`` with its base layer's (which greenprune's size accounting relies on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+ADAPTER = "default"
+#: config key recording the LoRA layers of a student saved unmerged
+CONFIG_KEY = "greenprune_lora"
+
+
+def lora_layers(model: nn.Module) -> dict[str, Any]:
+    """Qualified name -> peft LoRA layer, for every LoRA-wrapped module of ``model``."""
+    from peft.tuners.lora import LoraLayer
+
+    return {n: m for n, m in model.named_modules() if isinstance(m, LoraLayer)}
+
+
+def inject(model: nn.Module, spec: dict[str, Any]) -> int:
+    """Wrap ``spec["target_modules"]`` of ``model`` with LoRA (rank, alpha, dropout); idempotent.
+    Returns how many modules were wrapped now."""
+    from peft import LoraConfig, inject_adapter_in_model
+
+    if lora_layers(model):
+        return 0
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n.rsplit(".", 1)[-1]
+             in spec["target_modules"]]
+    if not names:
+        return 0
+    config = LoraConfig(r=spec["rank"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
+                        target_modules=names, bias="none")
+    inject_adapter_in_model(config, model, adapter_name=ADAPTER)
+    if hasattr(model, "config"):  # so a student saved unmerged reloads with its LoRA layers
+        setattr(model.config, CONFIG_KEY, dict(spec))
+    return len(names)
+
+
+def lora_params(model: nn.Module) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if ".lora_" in n)
+
+
+def head_names(model: nn.Module) -> list[str]:
+    """The task's new top layer (trained with LoRA, as Hu et al. do): the classifier / QA span head."""
+    heads = ("classifier.", "qa_outputs.")
+    return [n for n, _ in model.named_parameters() if n.startswith(heads)]
+
+
+def carry(before: nn.Module, after: nn.Module, spec: dict[str, Any], events: dict[str, Any]) -> int:
+    """Put ``before``'s LoRA weights into ``after`` (a model a compressor rebuilt), each pair following
+    its projection's surgery event: ``B A`` changes exactly as the projection's weight did
+    (``A`` keeps the kept inputs times their scale, ``B`` the kept outputs times theirs)."""
+    source = lora_layers(before)
+    if not source:
+        return 0
+    inject(after, spec)
+    moved = 0
+    with torch.no_grad():
+        for name, layer in lora_layers(after).items():
+            src = source.get(name)
+            if src is None:
+                continue
+            a, b = src.lora_A[ADAPTER].weight, src.lora_B[ADAPTER].weight
+            event = events.get(name)
+            if event is not None:
+                a, b = event.select_in(a, dim=1), event.select_out(b, dim=0)
+            layer.lora_A[ADAPTER].weight.copy_(a)
+            layer.lora_B[ADAPTER].weight.copy_(b)
+            moved += 1
+    return moved
+
+
+def merge(model: nn.Module) -> int:
+    """Fold every LoRA pair into its base weight and put the base Linear back: inference then costs
+    exactly what the base model costs. Returns how many were merged."""
+    from torch.nn.utils import parametrize
+
+    layers = lora_layers(model)
+    for name, layer in layers.items():
+        base = layer.get_base_layer()
+        if parametrize.is_parametrized(base, "weight"):
+            # A constrained base weight (an unstructured pruner's mask) is computed, not stored: peft
+            # would add the update to a temporary. Fold it first; the merged weight is then exactly the
+            # trained function, its zeros filled by the update wherever B A is non-zero.
+            parametrize.remove_parametrizations(base, "weight", leave_parametrized=True)
+        layer.merge(adapter_names=[ADAPTER])
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, layer.get_base_layer())
+    if layers and hasattr(model, "config") and hasattr(model.config, CONFIG_KEY):
+        delattr(model.config, CONFIG_KEY)
+    return len(layers)

@@ -1,0 +1,144 @@
+"""The lora tuner: what trains, merging, following CoFi's surgery, per-task save/load, the bench chain."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from greenprune_builtins.lora import LoraOptions, LoraTuner
+from greenprune_builtins.lora_ops.io import load_lora, save_lora
+from greenprune_builtins.lora_ops.modules import carry, lora_layers, merge
+from transformers import BertConfig, BertForSequenceClassification
+
+from greenprune.structure.surgery import SurgeryEvent
+from tests.integration.test_cli import run
+
+VOCAB = 100
+
+
+def tiny() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=32, num_labels=2)
+    return BertForSequenceClassification(cfg).eval()
+
+
+def batch() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return {"input_ids": torch.randint(1, VOCAB, (4, 8), generator=g), "attention_mask": torch.ones(4, 8).long()}
+
+
+def logits(model: torch.nn.Module) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model(**batch()).logits
+
+
+def trained_lora(model: torch.nn.Module, tuner: LoraTuner) -> None:
+    tuner.prepare(SimpleNamespace(model=model))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(5):
+        model(**batch(), labels=torch.tensor([0, 1, 0, 1])).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+
+
+def test_prepare_trains_only_lora_and_head_and_merge_is_exact() -> None:
+    model, tuner = tiny(), LoraTuner(LoraOptions(rank=4))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trained_lora(model, tuner)
+    assert len(lora_layers(model)) == 4  # Q and V of 2 layers
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert names and all(".lora_" in n or n.startswith("classifier.") for n in names)
+    assert torch.equal(model.bert.encoder.layer[0].attention.self.query.base_layer.weight,
+                       before["bert.encoder.layer.0.attention.self.query.weight"])  # backbone frozen
+    unmerged = logits(model)
+    assert merge(model) == 4 and not lora_layers(model)
+    assert set(dict(model.named_parameters())) == set(before)  # the plain architecture again
+    assert torch.allclose(logits(model), unmerged, atol=1e-5)
+
+
+def test_lora_follows_a_sliced_projection() -> None:
+    model, tuner = tiny(), LoraTuner(LoraOptions(rank=4))
+    trained_lora(model, tuner)
+    q = model.bert.encoder.layer[0].attention.self.query
+    delta = (q.lora_B["default"].weight @ q.lora_A["default"].weight) * q.scaling["default"]
+    after = copy.deepcopy(tiny())
+    kept_in, kept_out = torch.tensor([0, 2, 5]), torch.tensor([1, 3])
+    scale = torch.tensor([0.5, 2.0])
+    name = "bert.encoder.layer.0.attention.self.query"
+    event = SurgeryEvent(name, kept_in=kept_in, kept_out=kept_out, out_scale=scale)
+    new = torch.nn.Linear(3, 2)
+    parent, _, child = name.rpartition(".")
+    setattr(after.get_submodule(parent), child, new)
+    assert carry(model, after, tuner.options.spec(), {name: event}) == 4
+    moved = after.get_submodule(name)
+    got = (moved.lora_B["default"].weight @ moved.lora_A["default"].weight) * moved.scaling["default"]
+    assert torch.allclose(got, delta[kept_out][:, kept_in] * scale[:, None], atol=1e-6)
+
+
+def test_per_task_lora_weights_save_and_load_on_their_own(tmp_path: Path) -> None:
+    model, tuner = tiny(), LoraTuner(LoraOptions(rank=4))
+    trained_lora(model, tuner)
+    expected = logits(model)
+    save_lora(model, tmp_path / "sst2", "sst2", tuner.options.spec())
+    files = sorted(p.name for p in (tmp_path / "sst2").iterdir())
+    assert files == ["lora.safetensors", "lora_config.json"]
+    fresh = tiny()  # the same frozen backbone, no LoRA yet
+    assert load_lora(fresh, tmp_path / "sst2") == "sst2"
+    assert torch.allclose(logits(fresh), expected)
+
+
+def results(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_cofi_with_lora_trains_lora_while_pruning_and_verifies(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "cofi", "--tuner", "lora", "--sparsity", "0.5",
+                        "--set", "lora.rank=2", "--meter", "cpu-estimate", *fast_flags], capsys)
+    assert code == 0, err
+    (r,) = results(out)
+    cofi = next(p for p in r["phases"] if p["name"] == "compress:cofi")["details"]
+    assert cofi["masked_vs_compact_max_abs_logit_diff"] <= 1e-4  # the LoRA pairs followed the surgery
+    tune = next(p for p in r["phases"] if p["name"] == "tune:lora")["details"]
+    assert tune["lora_layers"] == 4 and tune["merged"] == 4 and tune["trainable_share"] < 0.05
+    assert r["student"]["size"]["measured_sparsity"] > 0.3
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert "identical" in stdout
+
+
+@pytest.mark.slow
+def test_unmerged_lora_student_reloads_through_the_plugin(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                           fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "none", "--tuner", "lora",
+                        "--set", "lora.merge=false", "--set", "inference.enabled=false", "--meter", "cpu-estimate",
+                        *fast_flags], capsys)
+    assert code == 0, err
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert "identical" in stdout
+
+
+def test_merge_onto_a_pruned_base_keeps_the_trained_function() -> None:
+    from greenprune_builtins.unstructured.apply import apply_masks
+    from greenprune_builtins.unstructured.select import per_matrix
+
+    model, tuner = tiny(), LoraTuner(LoraOptions(rank=4))
+    q = "bert.encoder.layer.0.attention.self.query"
+    lin = model.get_submodule(q)
+    apply_masks({q: lin}, {q: per_matrix(lin.weight.detach().abs(), 0.5)})
+    trained_lora(model, tuner)
+    unmerged = logits(model)
+    merge(model)
+    assert torch.allclose(logits(model), unmerged, atol=1e-5)  # the update was not lost on the mask
