@@ -164,7 +164,9 @@ class BenchConfig(RunConfig):
     @classmethod
     def _sparsity_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
         # Same name as the parent's validator, so it replaces it for the list form.
-        return [_check_sparsity(s) for s in v]
+        for s in v:
+            _check_sparsity(s)
+        return v
 
     def runs(self) -> list[RunConfig]:
         data = self.model_dump()
