@@ -179,15 +179,20 @@ def export(obj: dict[str, Any], out: Path, fmt: str, run_key: str | None, output
 
 
 @cli.command()
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def plugins(obj: dict[str, Any], as_json: bool) -> None:
-    """List every plugin with its version, hooks and components."""
+def plugins(obj: dict[str, Any], name: str | None, as_json: bool) -> None:
+    """List every plugin with its version, hooks and components; with NAME, one component's (or
+    plugin's) description and options (type, default, help)."""
     from greenprune.plugins import describe_plugins, make_plugin_manager
 
     rows = describe_plugins(make_plugin_manager(obj["disable"]))
+    if name is not None:
+        _show_component(rows, name, as_json)
+        return
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
@@ -200,6 +205,29 @@ def plugins(obj: dict[str, Any], as_json: bool) -> None:
         table.add_row(r["name"] + (" (core)" if r["essential"] else ""), r["version"], comps,
                       "\n".join(h.removeprefix("greenprune_") for h in r["hooks"]))
     Console().print(table)
+
+
+def _show_component(rows: list[dict[str, Any]], name: str, as_json: bool) -> None:
+    from greenprune.errors import unknown
+
+    found = [{**d, "distribution": r["distribution"], "version": r["version"]}
+             for r in rows for d in r["component_details"] if name in (d["name"], r["name"])]
+    if not found:
+        names = {d["name"] for r in rows for d in r["component_details"]} | {r["name"] for r in rows}
+        raise unknown("component or plugin", name, names)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    for d in found:
+        click.echo(f"{d['kind']} {d['name']}  (plugin {d['plugin']}, {d['distribution']} {d['version']})")
+        if d["description"]:
+            click.echo(f"  {d['description']}")
+        for o in d["options"]:
+            default = "required" if o["required"] else f"default {o['default']!r}"
+            helptext = f": {o['help']}" if o["help"] else ""
+            click.echo(f"  --set {d['name']}.{o['name']}=...  {o['type']}, {default}{helptext}")
+        if not d["options"]:
+            click.echo("  (no options)")
 
 
 @cli.command()
@@ -277,12 +305,13 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
+    from greenprune.runner import reusable_keys
     from greenprune.sweep_cells import run_cell, run_cells
     from greenprune.sweep_launchers import make_executor, parse_job_settings, run_cells_submitit
 
     part = matrix.parse_shard(shard)
-    axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
-            "vary": matrix.parse_vary(vary)}
+    axes: dict[str, Any] = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities,
+                            "seeds": seeds, "vary": matrix.parse_vary(vary)}
     base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
     pm = make_plugin_manager(obj["disable"])
     catalogue = collect(pm)
@@ -304,11 +333,12 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
+    done = reusable_keys(ResultStore(out), [c.config for c in mine], pm, catalogue, progress)
     if launcher == "local":
         summary = run_cells(mine, out, progress, runner=partial(
-            run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
+            run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")), done=done)
     else:
-        summary = run_cells_submitit(mine, out, progress, executor, disable=obj["disable"])
+        summary = run_cells_submitit(mine, out, progress, executor, disable=obj["disable"], done=done)
     # One result per run key (a failed cell that later succeeded counts once).
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"

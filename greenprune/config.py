@@ -64,7 +64,7 @@ class InferenceConfig(_Strict):
     energy_repeats: int = Field(3, ge=1, description="energy windows per model, alternated (median, min/max)")
     enabled: bool = True
     runtimes: list[Literal["eager", "onnxruntime"]] = Field(
-        default_factory=lambda: ["eager"], min_length=1,
+        ["eager"], min_length=1,
         description="runtimes every model is measured in; onnxruntime exports each model to ONNX, checks its "
                     "outputs against PyTorch, and measures the runtime x matrix_batch_sizes x matrix_threads matrix")
     matrix_batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1,
@@ -164,7 +164,9 @@ class BenchConfig(RunConfig):
     @classmethod
     def _sparsity_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
         # Same name as the parent's validator, so it replaces it for the list form.
-        return [_check_sparsity(s) for s in v]
+        for s in v:
+            _check_sparsity(s)
+        return v
 
     def runs(self) -> list[RunConfig]:
         data = self.model_dump()

@@ -110,8 +110,9 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
                       baseline)
     for name, model in models.items():
         figures[name].device = _describe(next(model.parameters()).device)
-        if figures[name].memory is not None:
-            figures[name].memory.weight_bytes = weight_bytes(model)
+        memory = figures[name].memory
+        if memory is not None:
+            memory.weight_bytes = weight_bytes(model)
     return figures
 
 
@@ -141,8 +142,8 @@ def measure(calls: dict[str, Callable[[], None]], batch_size: int, cfg: Inferenc
         for rep in range(cfg.energy_repeats):
             for name in names if rep % 2 == 0 else names[::-1]:
                 window, _ = _energy_window(calls[name], batch_size, meters, cfg.min_window_s, MIN_WINDOW_BATCHES)
-                for r in window:
-                    r.details["repeat"] = rep
+                for reading in window:
+                    reading.details["repeat"] = rep
                 apply_baseline(window, baseline or [])
                 readings[name] += window
     figures = {}

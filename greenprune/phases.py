@@ -10,6 +10,7 @@ from greenprune.context import PhaseOutput, RunContext
 from greenprune.distributed import is_main
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
+from greenprune.protocols import Compressor
 from greenprune.results import ModelReport
 
 
@@ -156,7 +157,7 @@ def _run_phases(ctx: RunContext) -> None:
         result.extra["student_path"] = str(target)
 
 
-def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Any) -> None:
+def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Compressor) -> None:
     # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
     phase = f"compress:{name}" if ctx.config.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
     job.current = ctx.run_phase(phase, lambda: _produced(compressor.compress(ctx, job), f"compressor {name!r}"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
@@ -23,6 +23,9 @@ from greenprune.plugins import make_plugin_manager
 from greenprune.preflight import check_bench, check_chain
 from greenprune.progress import Progress
 from greenprune.results import ResultStore, RunResult
+
+if TYPE_CHECKING:
+    import pluggy
 
 
 def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
@@ -86,9 +89,9 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     check_launch(bench.train)
     check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
-    done = store.finished_keys()
-    results = []
     runs = bench.runs()
+    done = reusable_keys(store, runs, pm, catalogue, progress)
+    results = []
     for i, cfg in enumerate(runs, 1):
         label = f"run {i}/{len(runs)}: {bench.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
             f" @ sparsity {cfg.sparsity}" if cfg.sparsity is not None else "")
@@ -110,6 +113,28 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     return results
 
 
+def reusable_keys(store: ResultStore, runs: list[RunConfig], pm: pluggy.PluginManager, catalogue: Catalogue,
+                  progress: Progress) -> set[str]:
+    """Run keys of ``runs`` finished in ``store`` whose components (task, compressors, tuner,
+    evaluator, named meters) still come from the same distributions at the same versions; a run
+    whose plugin changed is run again (said on the console) and its new result supersedes the old."""
+    from greenprune.provenance import changed_components, component_versions, run_components
+
+    finished = {r.run_key: r for r in store.load() if r.status == "ok"}
+    keep = set()
+    for cfg in runs:
+        old = finished.get(cfg.run_key())
+        if old is None:
+            continue
+        changed = changed_components(old, component_versions(pm, catalogue, run_components(cfg, catalogue)))
+        if changed:
+            progress.say(f"[yellow]run {old.run_key}: finished before, but {'; '.join(changed)}: running it "
+                         "again[/yellow]")
+        else:
+            keep.add(old.run_key)
+    return keep
+
+
 def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins: list[Any],
             progress: Progress) -> RunResult:
     """One run with its own, fresh plugin manager. A failure other than a user error is recorded
@@ -128,6 +153,11 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     for line in meter_log:
         progress.say(f"[dim]meters: {line}[/dim]")
     result.extra["meter_selection"] = meter_log
+    from greenprune.provenance import component_versions, distributions, run_components
+
+    result.env["plugins"] = distributions(pm)
+    result.env["components"] = component_versions(pm, catalogue,
+                                                  run_components(cfg, catalogue, [m.name for m in meters]))
     # Every option of the run's components as it took effect, defaults included: config.options
     # holds only what the user set, and a plugin's defaults can change between versions.
     result.extra["options_in_effect"] = options_in_effect(cfg, catalogue)

@@ -69,7 +69,7 @@ def make_executor(launcher: str, out_dir: Path, settings: dict[str, Any]) -> Any
 
 
 def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, executor: Any, *,
-                       disable: list[str]) -> SweepSummary:
+                       disable: list[str], done: set[str] | None = None) -> SweepSummary:
     """Submit the cells not already ok in ``out_dir`` as one job array and wait for them all.
 
     An interrupt cancels the jobs still pending or running (finished cells keep their results);
@@ -77,7 +77,7 @@ def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, exe
     gets a failed result naming the job and its logs."""
     from greenprune.sweep_cells import SweepSummary, run_cell
 
-    done = ResultStore(out_dir).finished_keys()
+    done = ResultStore(out_dir).finished_keys() if done is None else done  # reusable keys, when given
     summary = SweepSummary(skipped=[c for c in cells if c.key in done])
     todo = [c for c in cells if c.key not in done]
     if summary.skipped:
@@ -85,10 +85,6 @@ def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, exe
                      "skipped[/green]")
     if not todo:
         return summary
-    for cell in todo:  # the cell configs exist before any job starts (and name the jobs' logs)
-        from greenprune.sweep_cells import write_cell_config
-
-        write_cell_config(cell, out_dir)
     jobs = executor.map_array(partial(run_cell, disable=disable), todo, [Path(out_dir)] * len(todo))
     progress.say(f"submitted {len(jobs)} cells as job array {jobs[0].job_id.split('_')[0]} "
                  f"(submitit logs: {Path(out_dir) / SUBMITIT_DIR})")

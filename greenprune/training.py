@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,8 @@ def default_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, floa
 
 
 def trainable_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -72,7 +73,7 @@ def train(
     progress: Progress,
     description: str = "train",
     loss_fn: LossFn = default_loss,
-    extra_optimizers: list[Any] = (),
+    extra_optimizers: Sequence[Any] = (),
     on_step: Callable[[int, int], dict[str, float] | None] | None = None,
     params: list[dict[str, Any]] | None = None,
 ) -> TrainResult:

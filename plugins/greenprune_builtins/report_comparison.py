@@ -161,6 +161,9 @@ def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
         method, covers = facts.meter_method(r, meter, rep)
         name = meter.partition(":")[0]
         where = f"{name}: {', '.join(covers)}" if covers else meter
+        source = facts.meter_source(r, meter)
+        if source:  # which plugin at which version measured it
+            where += f", by {source}"
         text = fmt_.joules(median_j, method)
         spread = rep.inference.energy_per_example.get(meter)
         if spread is not None and spread.min_j is not None and spread.max_j is not None:

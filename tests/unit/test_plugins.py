@@ -92,6 +92,9 @@ def test_every_hook_is_implemented_by_some_plugin(name: str) -> None:
     pm = make_plugin_manager()
     assert getattr(pm.hook, name).get_hookimpls() or name in {
         "greenprune_configure", "greenprune_phase_finished", "greenprune_run_finished",
+        # an extension point for third-party encoder families: the built-ins' families are the
+        # structure layer's own (BERT, RoBERTa), so no built-in has one to add
+        "greenprune_model_families",
     }, f"no plugin implements {name}"
 
 
