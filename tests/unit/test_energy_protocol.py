@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from greenprune.config import BenchConfig, EnergyConfig, InferenceConfig, RunConfig, build_config
+from greenprune.config import BenchConfig, EnergyConfig, InferenceConfig, RunConfig, build_config, train_key
 from greenprune.metering import apply_baseline, idle_power, measure_baseline
 from greenprune.report import facts
 from greenprune.results import EnergyReading, InferenceFigures, ModelReport, PhaseRecord, RunResult
@@ -111,6 +111,7 @@ def test_energy_config_and_run_key() -> None:
     del old["energy"]
     for added in ("energy_repeats", "runtimes", "matrix_batch_sizes", "matrix_threads"):  # added later
         del old["inference"][added]
+    old["train"] = train_key(old["train"])  # train settings added later, likewise
     assert RunConfig().run_key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     # report-only factors never change the key; measurement settings do
     priced = RunConfig(energy=EnergyConfig(co2_g_per_kwh=400, price_per_kwh=0.3, currency="USD"))
