@@ -18,7 +18,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
   :func:`phase_config` and the shared :class:`TrainOverrides` options (``epochs``,
   ``learning_rate``); :class:`PhaseOutput` (what a compressor or tuner returns: value, details,
   trace, cache_hit); :func:`encode` / :func:`loader` (examples to batches), :func:`train` (the
-  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache), QA features
+  training loop itself), :func:`finetune_cached` (fine-tune with the teacher cache),
+  :func:`shard_for_eval` (an evaluator's batches split over the processes of a multi-process run
+  and its predictions gathered back, each example once), QA features
   (:func:`encode_eval`, :func:`postprocess`), report building blocks (:class:`Doc`, :data:`Fmt`,
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
   :mod:`report_figures`); :func:`student_class` (the model class a saved config names, for a
@@ -26,6 +28,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
   :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
   describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
+  :func:`hardware` / :func:`hardware_note` name each run's machine and warn beside any table whose
+  runs were measured on different hardware; :func:`payback` (-> :class:`Payback` per meter source)
+  and :func:`payback_text` derive a student's energy payback from its result at read time.
 * **Errors** -- raise :class:`UserError` for bad input (one line naming the value and the fix;
   the CLI exits 2 without a traceback); :func:`unknown` builds the "unknown name" one.
 
@@ -43,15 +48,18 @@ from greenprune.compression import CompressJob
 from greenprune.config import EnergyConfig, InferenceConfig, RunConfig, TrainConfig
 from greenprune.context import PhaseOutput, RunContext
 from greenprune.data import encode, loader
+from greenprune.distributed import shard_for_eval
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
 from greenprune.modeling import ModelBundle
+from greenprune.payback import Payback, payback, payback_text
 from greenprune.progress import Progress
 from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
 from greenprune.qa import QATask, encode_eval, postprocess
 from greenprune.report import facts as report_facts
 from greenprune.report import figures as report_figures
 from greenprune.report import markup as report_markup
+from greenprune.report.hardware import hardware, hardware_note
 from greenprune.report.markup import MISSING, Doc
 from greenprune.report.types import (
     FigureFile,
@@ -66,6 +74,7 @@ from greenprune.report.types import (
 from greenprune.results import (
     EnergyReading,
     InferenceFigures,
+    MemoryFigures,
     ModelReport,
     ModelSize,
     PerExampleEnergy,
@@ -122,7 +131,7 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "EnergyConfig", "Example", "InferenceConfig", "ModelBundle", "Progress", "QATask", "RunConfig",
     "RunContext", "Task", "TaskData", "TrainConfig",
     # results (what report sections read)
-    "InferenceFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
+    "InferenceFigures", "MemoryFigures", "ModelReport", "ModelSize", "PerExampleEnergy", "PhaseRecord", "RunResult",
     # model structure: encoder families, size accounting, surgery events
     "FAMILIES", "EncoderCount", "EncoderFamily", "SurgeryEvent", "by_module", "count_encoder", "encoder_layers",
     "family_of", "file_dtype_bytes", "layer_projections",
@@ -135,8 +144,12 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",
     "trainable_groups",
+    # several processes (torchrun, accelerate launch): an evaluator's batches split and gathered
+    "shard_for_eval",
     # reports: what a section gets and gives, what a compressor / tuner says about its phases
     "FigureSection", "GroupKey", "PhaseReport", "ReportInput", "phase_kind",
+    # derived for reports, the headline and model cards: hardware labels, energy payback
+    "Payback", "hardware", "hardware_note", "payback", "payback_text",
     # report building blocks
     "MISSING", "Doc", "FigureFile", "Fmt", "report_facts", "report_figures", "report_markup",
     # errors

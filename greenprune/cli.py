@@ -55,6 +55,8 @@ def bench(obj: dict[str, Any], out: Path, config_file: Path | None, config_json:
           **flags: Any) -> None:
     """Fine-tune the teacher, compress it, tune the student, and compare them."""
     from greenprune.config import build_config
+    from greenprune.defaults import planned_keys
+    from greenprune.distributed import is_main
     from greenprune.progress import Progress
     from greenprune.runner import run_bench
 
@@ -66,15 +68,29 @@ def bench(obj: dict[str, Any], out: Path, config_file: Path | None, config_json:
     except json.JSONDecodeError as exc:
         raise UserError(f"--config-json is not valid JSON: {exc}") from None
     bench_cfg = build_config(data, flags, list(sets))
-    progress = Progress(quiet=obj["quiet"])
+    # Under torchrun / accelerate launch every process runs the bench; the main one speaks.
+    progress = Progress(quiet=obj["quiet"] or not is_main())
     if bench_cfg.task == "demo":
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark). "
                      "For real data: greenprune bench --task mrpc --data-dir DIR (GLUE TSV layout).[/yellow]")
     results = run_bench(bench_cfg, out, disable=obj["disable"], progress=progress)
+    if not is_main():
+        sys.exit(1 if any(r.status == "failed" for r in results) else 0)
     md, html = _render(out, obj["disable"])
     progress.say(f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, planned_keys(bench_cfg, obj["disable"]), html, obj["quiet"])
     if any(r.status == "failed" for r in results):
         sys.exit(1)
+
+
+def _headline(out: Path, keys: list[str], report: Path, quiet: bool) -> None:
+    """The end-of-command summary on stdout: this command's runs, as the report shows them."""
+    if quiet:
+        return
+    from greenprune.headline import print_headline
+    from greenprune.results import ResultStore
+
+    print_headline([r for r in ResultStore(out).load() if r.run_key in set(keys)], report)
 
 
 def _render(out: Path, disable: list[str]) -> tuple[Path, Path]:
@@ -130,15 +146,53 @@ def verify(obj: dict[str, Any], out: Path) -> None:
 
 
 @cli.command()
+@click.argument("out", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--format", "fmt", default="onnx", show_default=True, help="Export format (onnx).")
+@click.option("--run", "run_key", help="Export only this run (its key or a unique prefix).")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="File to write (one run only).")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Score the exported file on the run's dev data and compare with the recorded metrics.")
+@click.pass_obj
+def export(obj: dict[str, Any], out: Path, fmt: str, run_key: str | None, output: Path | None, check: bool) -> None:
+    """Export the students saved in OUT/models/ (default: next to each, as model.onnx).
+
+    Needs the onnx extra (pip install 'greenprune[onnx]'). Exits 1 when an exported student does
+    not score what the run recorded (within 1e-4)."""
+    from greenprune.export import METRIC_TOLERANCE, export_dir
+    from greenprune.progress import Progress
+
+    done = export_dir(out, fmt, run_key=run_key, output=output, disable=obj["disable"],
+                      progress=Progress(quiet=True), check=check)
+    failed = False
+    for path, v in done:
+        if v is None:
+            click.echo(f"{path}")
+            continue
+        metrics = "; ".join(f"{split}: " + ", ".join(f"{k}={x:.4f}" for k, x in m.items())
+                            for split, m in v.reloaded.items())
+        ok = v.max_diff <= METRIC_TOLERANCE
+        failed |= not ok
+        click.echo(f"{v.run_key}  {'as recorded' if ok else f'DIFFERENT (max diff {v.max_diff:.3g})'}  "
+                   f"{v.label} in onnxruntime: {metrics}  [{path}]")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_obj
-def plugins(obj: dict[str, Any], as_json: bool) -> None:
-    """List every plugin with its version, hooks and components."""
+def plugins(obj: dict[str, Any], name: str | None, as_json: bool) -> None:
+    """List every plugin with its version, hooks and components; with NAME, one component's (or
+    plugin's) description and options (type, default, help)."""
     from greenprune.plugins import describe_plugins, make_plugin_manager
 
     rows = describe_plugins(make_plugin_manager(obj["disable"]))
+    if name is not None:
+        _show_component(rows, name, as_json)
+        return
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
@@ -151,6 +205,29 @@ def plugins(obj: dict[str, Any], as_json: bool) -> None:
         table.add_row(r["name"] + (" (core)" if r["essential"] else ""), r["version"], comps,
                       "\n".join(h.removeprefix("greenprune_") for h in r["hooks"]))
     Console().print(table)
+
+
+def _show_component(rows: list[dict[str, Any]], name: str, as_json: bool) -> None:
+    from greenprune.errors import unknown
+
+    found = [{**d, "distribution": r["distribution"], "version": r["version"]}
+             for r in rows for d in r["component_details"] if name in (d["name"], r["name"])]
+    if not found:
+        names = {d["name"] for r in rows for d in r["component_details"]} | {r["name"] for r in rows}
+        raise unknown("component or plugin", name, names)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    for d in found:
+        click.echo(f"{d['kind']} {d['name']}  (plugin {d['plugin']}, {d['distribution']} {d['version']})")
+        if d["description"]:
+            click.echo(f"  {d['description']}")
+        for o in d["options"]:
+            default = "required" if o["required"] else f"default {o['default']!r}"
+            helptext = f": {o['help']}" if o["help"] else ""
+            click.echo(f"  --set {d['name']}.{o['name']}=...  {o['type']}, {default}{helptext}")
+        if not d["options"]:
+            click.echo("  (no options)")
 
 
 @cli.command()
@@ -204,10 +281,17 @@ def meters(obj: dict[str, Any], as_json: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE", help="Override any config value.")
 @click.option("--shard", metavar="I/N", help="Run only the cells whose index modulo N is I (0 <= I < N).")
 @click.option("--dry-run", is_flag=True, help="List the cells (validated) and exit.")
+@click.option("--launcher", type=click.Choice(["local", "submitit", "submitit-local"]), default="local",
+              show_default=True, help="Where cells run: here one by one; as a Slurm job array through submitit; or "
+              "through submitit's local executor (all cells at once on this machine).")
+@click.option("--job", "job_settings", multiple=True, metavar="KEY=VALUE",
+              help="submitit executor setting, repeatable, e.g. --job slurm_partition=gpu --job gpus_per_node=1 "
+                   "--job timeout_min=600 (default timeout 24 h).")
 @click.pass_obj
 def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], tuners: tuple[str, ...],
           sparsities: tuple[float, ...], seeds: tuple[int, ...], vary: tuple[str, ...], out: Path,
-          config_file: Path | None, sets: tuple[str, ...], shard: str | None, dry_run: bool, **flags: Any) -> None:
+          config_file: Path | None, sets: tuple[str, ...], shard: str | None, dry_run: bool, launcher: str,
+          job_settings: tuple[str, ...], **flags: Any) -> None:
     """Run a matrix of benches: tasks x chains x tuners x sparsities x settings (--vary) x seeds.
 
     Each cell runs in its own process (a crash is recorded, the sweep goes on); cells already
@@ -221,17 +305,22 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     from greenprune.progress import Progress
     from greenprune.report import render_reports
     from greenprune.results import ResultStore
+    from greenprune.runner import reusable_keys
     from greenprune.sweep_cells import run_cell, run_cells
+    from greenprune.sweep_launchers import make_executor, parse_job_settings, run_cells_submitit
 
     part = matrix.parse_shard(shard)
-    axes = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities, "seeds": seeds,
-            "vary": matrix.parse_vary(vary)}
+    axes: dict[str, Any] = {"tasks": tasks, "chains": chains, "tuners": tuners, "sparsities": sparsities,
+                            "seeds": seeds, "vary": matrix.parse_vary(vary)}
     base, sweep_axes = matrix.load_plan(config_file, flags, list(sets), axes)
     pm = make_plugin_manager(obj["disable"])
     catalogue = collect(pm)
     cells = matrix.expand(base, sweep_axes, catalogue)
     matrix.validate_cells(cells, catalogue, pm)  # the whole matrix, before any cell runs
     mine = matrix.select_shard(cells, part)
+    if job_settings and launcher == "local":
+        raise UserError("--job sets submitit's executor: add --launcher submitit (or submitit-local)")
+    executor = None if launcher == "local" else make_executor(launcher, out, parse_job_settings(job_settings))
     if dry_run:
         done = ResultStore(out).finished_keys()
         click.echo(f"{len(cells)} cells; shard {part[0]}/{part[1]}: {len(mine)} ({sum(c.key in done for c in mine)} "
@@ -244,12 +333,17 @@ def sweep(obj: dict[str, Any], tasks: tuple[str, ...], chains: tuple[str, ...], 
     if any(c.config.task == "demo" for c in mine):
         progress.say("[yellow]task: demo, a small SYNTHETIC task bundled with greenprune (not a benchmark).[/yellow]")
     progress.say(f"sweep: {len(cells)} cells" + (f", shard {part[0]}/{part[1]}: {len(mine)}" if part[1] > 1 else ""))
-    summary = run_cells(mine, out, progress, runner=partial(
-        run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")))
+    done = reusable_keys(ResultStore(out), [c.config for c in mine], pm, catalogue, progress)
+    if launcher == "local":
+        summary = run_cells(mine, out, progress, runner=partial(
+            run_cell, disable=obj["disable"], on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")), done=done)
+    else:
+        summary = run_cells_submitit(mine, out, progress, executor, disable=obj["disable"], done=done)
     # One result per run key (a failed cell that later succeeded counts once).
     md, html = render_reports(matrix.latest_per_key(ResultStore(out).load()), out, catalogue)
     progress.say(f"cells: {len(summary.ok)} ok, {len(summary.failed)} failed, {len(summary.skipped)} skipped\n"
                  f"results: {out / 'results.jsonl'}\nreport:  {md}\n         {html}")
+    _headline(out, [c.key for c in mine], html, obj["quiet"])
     if summary.failed:
         sys.exit(1)
 
@@ -300,7 +394,10 @@ def main(argv: list[str] | None = None) -> None:
         with _interrupt_on_sigterm(), _warnings_as_lines():
             cli.main(args=argv, prog_name="greenprune", standalone_mode=False)
     except UserError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from greenprune.distributed import is_main
+
+        if is_main():  # every process of a multi-process run finds the same error
+            click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("interrupted; finished runs are kept in results.jsonl", err=True)

@@ -48,6 +48,9 @@ class Component:
     description: str = ""
     #: a compressor that prunes to a target: ``--sparsity`` is required with it (and meaningless without)
     needs_sparsity: bool = False
+    #: a pruning compressor's targets when the user gives no ``--sparsity`` (one run per value); it
+    #: documents them in its description. Empty: ``--sparsity`` is required.
+    default_sparsities: tuple[float, ...] = ()
     #: a compressor that works on the trained student (e.g. int8 quantization): it runs after the tuner,
     #: wherever the chain names it, in chain order with the other post-training compressors
     post_training: bool = False

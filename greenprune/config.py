@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +43,14 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.01, ge=0)
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     logging_steps: int = Field(20, ge=1)
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="accelerate's mixed precision while training (bf16 also on CPUs; fp16 needs a GPU)")
+
+
+def train_key(train: dict[str, Any]) -> dict[str, Any]:
+    """``train`` as run and cache keys hash it: settings added later are left out while at their
+    default, so results and cached teachers from before them still resume."""
+    return {k: v for k, v in train.items() if not (k == "mixed_precision" and v == "no")}
 
 
 class InferenceConfig(_Strict):
@@ -55,6 +63,26 @@ class InferenceConfig(_Strict):
     min_window_s: float = Field(2.0, gt=0, description="each energy window runs at least this long")
     energy_repeats: int = Field(3, ge=1, description="energy windows per model, alternated (median, min/max)")
     enabled: bool = True
+    runtimes: list[Literal["eager", "onnxruntime"]] = Field(
+        default_factory=lambda: ["eager"], min_length=1,
+        description="runtimes every model is measured in; onnxruntime exports each model to ONNX, checks its "
+                    "outputs against PyTorch, and measures the runtime x matrix_batch_sizes x matrix_threads matrix")
+    matrix_batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1,
+                                          description="batch sizes of the runtime matrix")
+    matrix_threads: list[int] = Field(default_factory=list,
+                                      description="intra-op thread counts of the runtime matrix (empty: as set)")
+
+    @field_validator("matrix_batch_sizes", "matrix_threads")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(n < 1 for n in v):
+            raise ValueError(f"{v} holds a value below 1; batch sizes and thread counts start at 1")
+        return v
+
+    @property
+    def matrix(self) -> bool:
+        """Whether the runtime matrix is measured (any runtime besides the default eager)."""
+        return self.runtimes != ["eager"]
 
 
 class EnergyConfig(_Strict):
@@ -81,7 +109,8 @@ class RunConfig(_Strict):
     task: str = "demo"
     teacher: str = "minilm"
     data_dir: Path | None = None
-    compressors: list[str] = Field(default_factory=lambda: ["none"], min_length=1)
+    # The default bench compresses: CoFi at its own default targets (Component.default_sparsities).
+    compressors: list[str] = Field(default_factory=lambda: ["cofi"], min_length=1)
     tuner: str = "finetune"
     evaluator: str | None = Field(None, description="default: the task's own evaluator")
     sparsity: float | None = Field(None, description="target sparsity of the compressor, in (0, 1)")
@@ -111,8 +140,11 @@ class RunConfig(_Strict):
         energy = data.pop("energy")
         if energy["idle_baseline_s"] != EnergyConfig.model_fields["idle_baseline_s"].default:
             data["energy"] = {"idle_baseline_s": energy["idle_baseline_s"]}
-        if data["inference"]["energy_repeats"] == InferenceConfig.model_fields["energy_repeats"].default:
-            del data["inference"]["energy_repeats"]
+        defaults = InferenceConfig().model_dump(mode="json")
+        for added in ("energy_repeats", "runtimes", "matrix_batch_sizes", "matrix_threads"):
+            if data["inference"][added] == defaults[added]:
+                del data["inference"][added]
+        data["train"] = train_key(data["train"])
         blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -132,7 +164,9 @@ class BenchConfig(RunConfig):
     @classmethod
     def _sparsity_in_range(cls, v: list[float]) -> list[float]:  # type: ignore[override]
         # Same name as the parent's validator, so it replaces it for the list form.
-        return [_check_sparsity(s) for s in v]
+        for s in v:
+            _check_sparsity(s)
+        return v
 
     def runs(self) -> list[RunConfig]:
         data = self.model_dump()

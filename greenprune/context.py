@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from greenprune.results import PhaseRecord, RunResult
 
@@ -75,11 +75,17 @@ class RunContext:
         """The raw options the user set for component ``name`` (a copy)."""
         return dict(self.config.options.get(name, {}))
 
-    def run_phase(self, name: str, fn: Callable[[], PhaseOutput[T] | T]) -> T:
+    @overload
+    def run_phase(self, name: str, fn: Callable[[], PhaseOutput[T]]) -> T: ...
+
+    @overload
+    def run_phase(self, name: str, fn: Callable[[], T]) -> T: ...
+
+    def run_phase(self, name: str, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` as a phase through the hook (so every wrapper, e.g. metering, sees it),
         record it in :attr:`result` (wall time, energy, details, trace) and return its value."""
         phase = Phase(name, fn)
-        output: PhaseOutput[T] = self.pm.hook.greenprune_run_phase(ctx=self, phase=phase)
+        output: PhaseOutput[Any] = self.pm.hook.greenprune_run_phase(ctx=self, phase=phase)
         record = phase.record
         record.details.update(output.details)
         record.cache_hit = output.cache_hit

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from greenprune.config import InferenceConfig
@@ -35,18 +36,26 @@ def fixed_batch(examples: list[Example], tokenizer: Any, cfg: InferenceConfig) -
                           padding="max_length", truncation=True, max_length=cfg.seq_length, return_tensors="pt"))
 
 
+def _describe(device: Any) -> str:
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 def _forward(model: Any, batch: dict[str, Any]) -> None:
     import torch
 
+    from greenprune.distributed import synchronize
+
     with torch.inference_mode():
         model(**batch)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize()  # the GPU runs asynchronously: the clock must see the work done
 
 
-def _energy_window(model: Any, batch: dict[str, Any], meters: list[Meter], min_s: float,
+def _energy_window(call: Callable[[], None], batch_size: int, meters: list[Meter], min_s: float,
                    min_batches: int) -> tuple[list[EnergyReading], int]:
-    """One metered window of at least ``min_s`` seconds and ``min_batches`` batches.
+    """One metered window of at least ``min_s`` seconds and ``min_batches`` calls of ``call``
+    (one batch of ``batch_size`` examples each).
 
     :return: the readings (each with ``examples`` and ``batches`` in its details), and the examples run.
     """
@@ -54,9 +63,9 @@ def _energy_window(model: Any, batch: dict[str, Any], meters: list[Meter], min_s
     with metered(meters) as window:
         t0 = time.perf_counter()
         while n < min_batches or time.perf_counter() - t0 < min_s:
-            _forward(model, batch)
+            call()
             n += 1
-    examples = n * len(batch["input_ids"])
+    examples = n * batch_size
     for r in window.readings:
         r.details = {**r.details, "examples": examples, "batches": n}
     return window.readings, examples
@@ -81,47 +90,70 @@ def per_example(readings: list[EnergyReading], windows: int) -> dict[str, PerExa
     return out
 
 
+def eager_call(model: Any, batch: dict[str, Any]) -> Callable[[], None]:
+    """One forward of ``model`` on ``batch`` (moved to the model's device once, here)."""
+    device = next(model.parameters()).device
+    on_device = {k: v.to(device) for k, v in batch.items()}
+    model.eval()
+    return lambda: _forward(model, on_device)
+
+
 def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, cfg: InferenceConfig,
               meters: list[Meter], baseline: list[EnergyReading] | None = None) -> dict[str, InferenceFigures]:
     """Latency per batch (median/min/max over repeats) and J per example (median, min/max over
-    ``energy_repeats`` windows) for each model; ``baseline`` (the run's idle readings) adds the
-    dynamic part to every energy reading."""
+    ``energy_repeats`` windows) for each model, eager PyTorch; ``baseline`` (the run's idle
+    readings) adds the dynamic part to every energy reading."""
+    from greenprune.memory import weight_bytes
+
     batch = fixed_batch(examples, tokenizer, cfg)
-    devices = {name: next(m.parameters()).device for name, m in models.items()}
-    batches = {name: {k: v.to(devices[name]) for k, v in batch.items()} for name in models}
+    figures = measure({name: eager_call(m, batch) for name, m in models.items()}, cfg.batch_size, cfg, meters,
+                      baseline)
     for name, model in models.items():
-        model.eval()
+        figures[name].device = _describe(next(model.parameters()).device)
+        if figures[name].memory is not None:
+            figures[name].memory.weight_bytes = weight_bytes(model)
+    return figures
+
+
+def measure(calls: dict[str, Callable[[], None]], batch_size: int, cfg: InferenceConfig, meters: list[Meter],
+            baseline: list[EnergyReading] | None = None) -> dict[str, InferenceFigures]:
+    """The protocol on ready-to-call inference steps (any runtime): each step's peak memory over
+    its first calls (one step at a time, before any warm-up, so first-call allocations count),
+    warm-up, alternating timed repeats, alternating energy windows."""
+    from greenprune.memory import peak_during
+
+    memory = {name: peak_during(call) for name, call in calls.items()}
+    for call in calls.values():
         for _ in range(cfg.warmup):
-            _forward(model, batches[name])
-    times: dict[str, list[float]] = {name: [] for name in models}
+            call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
     for r in range(cfg.repeats):
         # Alternate, and swap the order every other repeat, so drift, noise and position (cache
         # warmth after the other model) hit every model alike.
-        order = list(models.items()) if r % 2 == 0 else list(reversed(models.items()))
-        for name, model in order:
+        order = list(calls.items()) if r % 2 == 0 else list(reversed(calls.items()))
+        for name, call in order:
             t0 = time.perf_counter()
-            _forward(model, batches[name])
+            call()
             times[name].append(time.perf_counter() - t0)
-    readings: dict[str, list[EnergyReading]] = {name: [] for name in models}
+    readings: dict[str, list[EnergyReading]] = {name: [] for name in calls}
     if meters:
-        names = list(models)
+        names = list(calls)
         for rep in range(cfg.energy_repeats):
             for name in names if rep % 2 == 0 else names[::-1]:
-                window, _ = _energy_window(models[name], batches[name], meters, cfg.min_window_s,
-                                           MIN_WINDOW_BATCHES)
-                for r in window:
-                    r.details["repeat"] = rep
+                window, _ = _energy_window(calls[name], batch_size, meters, cfg.min_window_s, MIN_WINDOW_BATCHES)
+                for reading in window:
+                    reading.details["repeat"] = rep
                 apply_baseline(window, baseline or [])
                 readings[name] += window
     figures = {}
-    for name in models:
+    for name in calls:
         spread = per_example(readings[name], cfg.energy_repeats) if meters else {}
         median = statistics.median(times[name])
         figures[name] = InferenceFigures(
-            batch_size=cfg.batch_size, seq_length=cfg.seq_length, repeats=cfg.repeats,
+            batch_size=batch_size, seq_length=cfg.seq_length, repeats=cfg.repeats,
             latency_ms_median=median * 1e3, latency_ms_min=min(times[name]) * 1e3,
-            latency_ms_max=max(times[name]) * 1e3, throughput_per_s=cfg.batch_size / median,
+            latency_ms_max=max(times[name]) * 1e3, throughput_per_s=batch_size / median,
             energy_per_example_j={k: v.median_j for k, v in spread.items()},
-            energy_per_example=spread, energy=readings[name],
+            energy_per_example=spread, energy=readings[name], memory=memory[name],
         )
     return figures

@@ -47,13 +47,20 @@ def select_meters(names: list[str], catalogue: Catalogue, options: dict[str, dic
             for comp_name, meter in sorted(built, key=lambda nm: bool(nm[1].overlaps)):
                 ok, why = meter.available()
                 overlap = [m.name for m in chosen if m.name in meter.overlaps]
+                # A meter's own label is not enough: its readings over a short probe window must
+                # be measured figures too (a meter declared measured whose sensor turned out to be
+                # an estimate was picked, and shown as measured, before this check).
+                not_measured = (None if not ok or overlap else
+                                "it declares itself an estimate" if not meter.measured else probe(meter))
                 if ok and overlap:
                     log.append(f"auto: skipping {comp_name} (it re-reads the sensors of {', '.join(overlap)})")
-                elif ok and meter.measured:
+                elif ok and not_measured is None:
                     chosen.append(meter)
                     log.append(f"auto: using {comp_name} ({why})")
                 else:
-                    log.append(f"auto: skipping {comp_name} ({why})")
+                    log.append(f"auto: skipping {comp_name} ({not_measured or why})")
+                if meter not in chosen:
+                    meter.close()
             if not chosen:
                 comp = catalogue.get("meter", "cpu-estimate")
                 chosen.append(comp.build(options.get("cpu-estimate")))
@@ -107,9 +114,39 @@ def metered(meters: Sequence[Meter]) -> Iterator[Window]:
         window.seconds = time.perf_counter() - t0
         for meter, token in reversed(started):
             for reading in meter.stop(token):
+                reading = _honest(meter, reading)
                 if not reading.window_s:
                     reading.window_s = window.seconds
                 window.readings.append(reading)
+
+
+#: seconds of the window ``--meter auto`` probes each candidate with
+PROBE_S = 0.05
+
+
+def probe(meter: Meter) -> str | None:
+    """Why ``meter``'s readings are not measurements here (a short window read no figure, or its
+    readings are labelled estimate), or ``None`` when they are."""
+    with metered([meter]) as window:
+        time.sleep(PROBE_S)
+    if not window.readings or all(r.joules is None for r in window.readings):
+        return f"a {PROBE_S:g} s probe window read no figure"
+    if any(r.method == "estimate" for r in window.readings):
+        return "its probe readings are labelled estimate although it declares itself measured"
+    return None
+
+
+def _honest(meter: Meter, reading: EnergyReading) -> EnergyReading:
+    """Enforce the labels: the method is one of the three (re-validated, since a plugin may have
+    built or changed the reading unchecked), and a meter that declares itself an estimate
+    (``measured = False``) never yields a reading labelled measured."""
+    checked = EnergyReading.model_validate(reading.model_dump())
+    if not meter.measured and checked.method != "estimate":
+        checked.details = {**checked.details, "declared_method": checked.method}
+        checked.method = "estimate"
+        checked.note = (checked.note + "; " if checked.note else "") + (
+            f"labelled estimate: meter {meter.name!r} declares measured=False")
+    return checked
 
 
 def measure_baseline(meters: list[Meter], seconds: float) -> list[EnergyReading]:

@@ -7,8 +7,10 @@ from typing import Any
 
 from greenprune.compression import CompressJob
 from greenprune.context import PhaseOutput, RunContext
+from greenprune.distributed import is_main
 from greenprune.errors import UserError
 from greenprune.modeling import ModelBundle
+from greenprune.protocols import Compressor
 from greenprune.results import ModelReport
 
 
@@ -134,18 +136,28 @@ def _run_phases(ctx: RunContext) -> None:
     result.student.size = model_size(student.model, reference)
     if cfg.inference.enabled:
         dev = next(iter(data.dev.values()))
+        # Once, by the main process: the other processes' devices are the same kind, and timing
+        # two processes on one CPU would measure their contention.
         figures = ctx.run_phase("inference", lambda: benchmark(
             {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference, ctx.meters,
-            baseline=result.energy_baseline))
-        result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
-    if cfg.save_student:
+            baseline=result.energy_baseline) if is_main() else None)
+        if figures:
+            result.teacher.inference, result.student.inference = figures["teacher"], figures["student"]
+        if figures and cfg.inference.matrix:
+            from greenprune.runtime_matrix import runtime_matrix
+
+            cells = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
+                {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
+                ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
+            result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
+    if cfg.save_student and is_main():
         target = ctx.out_dir / "models" / result.run_key
         student.model.save_pretrained(target)
         student.tokenizer.save_pretrained(target)
         result.extra["student_path"] = str(target)
 
 
-def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Any) -> None:
+def _compress(ctx: RunContext, job: CompressJob, i: int, name: str, compressor: Compressor) -> None:
     # A compressor used twice in a chain gets a numbered phase so its trace is not overwritten.
     phase = f"compress:{name}" if ctx.config.compressors.count(name) == 1 else f"compress:{name}#{i + 1}"
     job.current = ctx.run_phase(phase, lambda: _produced(compressor.compress(ctx, job), f"compressor {name!r}"))

@@ -16,8 +16,8 @@ from greenprune.errors import unknown
 DISABLE_ENV = "GREENPRUNE_DISABLE_PLUGINS"
 
 #: Core-internal plugins that are part of the runner itself and cannot be disabled (as pytest's
-#: ``essential_plugins``): running a phase, and metering every phase.
-ESSENTIAL_PLUGINS = ("greenprune.runphase", "greenprune.metering")
+#: ``essential_plugins``): running a phase, metering every phase, and its peak memory.
+ESSENTIAL_PLUGINS = ("greenprune.runphase", "greenprune.metering", "greenprune.memory")
 
 
 def disabled_from_env() -> list[str]:
@@ -69,6 +69,7 @@ def plugin_version(pm: pluggy.PluginManager, plugin: Any) -> str:
 def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """Every plugin with its version, hooks and components (for ``greenprune plugins``)."""
     from greenprune.components import collect
+    from greenprune.provenance import describe_component
 
     catalogue = collect(pm)
     rows = []
@@ -88,6 +89,9 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             "version": plugin_version(pm, plugin),
             "hooks": hooks,
             "components": {k: v for k, v in components.items() if v},
+            # every component's description and options (type, default, help, JSON schema)
+            "component_details": [describe_component(c) for by_name in catalogue.by_kind.values()
+                                  for c in sorted(by_name.values(), key=lambda c: c.name) if c.plugin == name],
             "essential": name in ESSENTIAL_PLUGINS,
         })
     return rows

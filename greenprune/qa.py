@@ -174,14 +174,16 @@ def best_span(context: str, windows: list[tuple[EvalFeature, Any, Any]], task: Q
         offs = meta.offsets
         ends = [e for e in _top(end, task.n_best) if e < len(offs) and offs[e] is not None]
         for s in _top(start, task.n_best):
-            if s >= len(offs) or offs[s] is None:
+            first = offs[s] if s < len(offs) else None
+            if first is None:
                 continue
             for e in ends:
-                if e < s or e - s + 1 > task.max_answer_length:
+                last = offs[e]
+                if last is None or e < s or e - s + 1 > task.max_answer_length:
                     continue
                 score = float(start[s] + end[e])
                 if score > best:
-                    best, best_text = score, context[offs[s][0]: offs[e][1]]
+                    best, best_text = score, context[first[0]: last[1]]
     return best_text, best, null
 
 

@@ -35,6 +35,21 @@ class EnergyReading(BaseModel):
     dynamic_j: float | None = Field(None, description="joules - baseline_j")
 
 
+class MemoryFigures(BaseModel):
+    """Peak memory of one window (a phase, or a model's first inference calls); see ``memory.py``."""
+
+    method: str = ""
+    rss_start_bytes: int | None = Field(None, description="process resident memory when the window opened")
+    peak_rss_bytes: int | None = Field(None, description="highest process resident memory in the window")
+    peak_rss_delta_bytes: int | None = Field(None, description="peak_rss_bytes - rss_start_bytes")
+    cuda_max_allocated_bytes: int | None = None
+    cuda_max_reserved_bytes: int | None = None
+    cuda_allocated_delta_bytes: int | None = Field(None, description="peak allocated - allocated at the start")
+    weight_bytes: int | None = Field(None, description="the model's parameters and buffers in memory")
+    runtime_load_bytes: int | None = Field(
+        None, description="resident memory added by loading the model into a runtime other than eager (its copy)")
+
+
 class PhaseRecord(BaseModel):
     """Wall time and energy of one phase."""
 
@@ -43,6 +58,7 @@ class PhaseRecord(BaseModel):
     energy: list[EnergyReading] = Field(default_factory=list)
     cache_hit: bool = False
     details: dict[str, Any] = Field(default_factory=dict)
+    peak_memory: MemoryFigures | None = None
 
 
 class ModelSize(BaseModel):
@@ -91,12 +107,24 @@ class InferenceFigures(BaseModel):
     energy_per_example: dict[str, PerExampleEnergy] = Field(
         default_factory=dict, description="meter:covers -> median, min/max and every window's J per example")
     energy: list[EnergyReading] = Field(default_factory=list, description="every energy window's readings")
+    device: str | None = Field(None, description="where it ran: cpu, or cuda:0 (GPU name); one device, also "
+                               "in a multi-process run")
+    runtime: str = Field("eager", description="eager (PyTorch) or onnxruntime")
+    runtime_info: dict[str, Any] = Field(
+        default_factory=dict, description="versions, execution provider, exporter of the runtime")
+    threads: int | None = Field(None, description="intra-op threads the model ran with")
+    parity_max_abs_diff: float | None = Field(
+        None, description="largest |output - eager PyTorch output| on the benchmark batch (non-eager runtimes)")
+    parity_tolerance: float | None = None
+    memory: MemoryFigures | None = None
 
 
 class ModelReport(BaseModel):
     metrics: dict[str, dict[str, float]] = Field(default_factory=dict, description="split -> metric -> value")
     size: ModelSize | None = None
     inference: InferenceFigures | None = None
+    runtimes: list[InferenceFigures] = Field(
+        default_factory=list, description="the runtime matrix: one cell per runtime x batch size x threads")
 
 
 class RunResult(BaseModel):

@@ -10,17 +10,22 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
+from greenprune.defaults import resolve
+from greenprune.distributed import broadcast, check_launch, is_main
 from greenprune.errors import UserError, unknown
 from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
 from greenprune.preflight import check_bench, check_chain
 from greenprune.progress import Progress
 from greenprune.results import ResultStore, RunResult
+
+if TYPE_CHECKING:
+    import pluggy
 
 
 def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
@@ -48,6 +53,10 @@ def validate(bench: BenchConfig, catalogue: Catalogue) -> None:
     for meter in bench.meters:
         if meter != "auto":
             catalogue.get("meter", meter)
+    if "onnxruntime" in bench.inference.runtimes:
+        from greenprune.onnx_runtime import check_available
+
+        check_available()
     # Build the run's components once (cheap: options only) so one that lacks a protocol member
     # fails here, in one line, rather than after the teacher's fine-tune.
     task = task_component.build(bench.options.get(bench.task))
@@ -73,12 +82,16 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
     disable, extra_plugins = list(disable), list(extra_plugins)
     pm = make_plugin_manager(disable, extra_plugins)
     catalogue = collect(pm)
+    bench, notes = resolve(bench, catalogue)  # the components' own defaults where the user set none
+    for note in notes:
+        progress.say(f"[dim]{note}[/dim]")
     validate(bench, catalogue)
+    check_launch(bench.train)
     check_bench(bench, pm, catalogue, out_dir)  # files and the teacher's config: before any meter starts
     store = ResultStore(out_dir)
-    done = store.finished_keys()
-    results = []
     runs = bench.runs()
+    done = reusable_keys(store, runs, pm, catalogue, progress)
+    results = []
     for i, cfg in enumerate(runs, 1):
         label = f"run {i}/{len(runs)}: {bench.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
             f" @ sparsity {cfg.sparsity}" if cfg.sparsity is not None else "")
@@ -87,15 +100,39 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
             continue
         # One process per run at a time: a second one (another bench into this folder, a sweep
         # cell left running) waits here, then finds the run finished instead of running it again.
+        # (Under torchrun the main process holds the lock; all processes follow its decision.)
         with run_lock(out_dir, cfg.run_key(), on_wait=lambda msg: progress.say(f"[yellow]{msg}[/yellow]")):
-            if cfg.run_key() in store.finished_keys():
+            if broadcast(cfg.run_key() in store.finished_keys()):
                 progress.say(f"[green]{label}: finished meanwhile by another process, skipped[/green]")
                 continue
             progress.say(f"[bold]{label}[/bold]")
             result = run_one(cfg, out_dir, disable=disable, extra_plugins=extra_plugins, progress=progress)
-            store.append(result)
+            if is_main():  # every process ran the run; one writes it
+                store.append(result)
         results.append(result)
     return results
+
+
+def reusable_keys(store: ResultStore, runs: list[RunConfig], pm: pluggy.PluginManager, catalogue: Catalogue,
+                  progress: Progress) -> set[str]:
+    """Run keys of ``runs`` finished in ``store`` whose components (task, compressors, tuner,
+    evaluator, named meters) still come from the same distributions at the same versions; a run
+    whose plugin changed is run again (said on the console) and its new result supersedes the old."""
+    from greenprune.provenance import changed_components, component_versions, run_components
+
+    finished = {r.run_key: r for r in store.load() if r.status == "ok"}
+    keep = set()
+    for cfg in runs:
+        old = finished.get(cfg.run_key())
+        if old is None:
+            continue
+        changed = changed_components(old, component_versions(pm, catalogue, run_components(cfg, catalogue)))
+        if changed:
+            progress.say(f"[yellow]run {old.run_key}: finished before, but {'; '.join(changed)}: running it "
+                         "again[/yellow]")
+        else:
+            keep.add(old.run_key)
+    return keep
 
 
 def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins: list[Any],
@@ -116,6 +153,11 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
     for line in meter_log:
         progress.say(f"[dim]meters: {line}[/dim]")
     result.extra["meter_selection"] = meter_log
+    from greenprune.provenance import component_versions, distributions, run_components
+
+    result.env["plugins"] = distributions(pm)
+    result.env["components"] = component_versions(pm, catalogue,
+                                                  run_components(cfg, catalogue, [m.name for m in meters]))
     # Every option of the run's components as it took effect, defaults included: config.options
     # holds only what the user set, and a plugin's defaults can change between versions.
     result.extra["options_in_effect"] = options_in_effect(cfg, catalogue)
@@ -133,6 +175,9 @@ def run_one(cfg: RunConfig, out_dir: Path, *, disable: list[str], extra_plugins:
             meter.close()
     result.finished_at = utcnow()
     pm.hook.greenprune_run_finished(ctx=ctx, result=result)
+    from greenprune.model_card import write_card
+
+    write_card(result, catalogue)  # the saved student's README.md, from the complete result
     return result
 
 

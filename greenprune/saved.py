@@ -71,15 +71,33 @@ def load_student(pm: Any, path: Path) -> Any:
     return model_class(config.get("architectures"), config.get("model_type")).from_pretrained(str(path)).eval()
 
 
-def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:
-    """Reload one run's saved student and score it exactly as the run did."""
-    from transformers import AutoTokenizer
+@dataclass
+class Replay:
+    """What re-scoring a run's saved student needs: its context, task, evaluator, seeded dev data."""
 
+    ctx: Any
+    task: Any
+    evaluator: Any
+    data: Any
+    path: Path
+    label: str
+
+    def score(self, model: Any) -> dict[str, dict[str, float]]:
+        """``model`` (anything called like the saved student) scored on the run's dev data."""
+        from transformers import AutoTokenizer
+
+        from greenprune.modeling import ModelBundle
+
+        bundle = ModelBundle(model, AutoTokenizer.from_pretrained(str(self.path)), str(self.path), "saved")
+        return self.evaluator.evaluate(self.ctx, bundle, self.task, self.data)
+
+
+def replay(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Replay:
+    """Rebuild the run's context, evaluator and dev data from its recorded config."""
     from greenprune.components import collect
     from greenprune.config import RunConfig
     from greenprune.context import RunContext
     from greenprune.finetuning import default_cache_dir
-    from greenprune.modeling import ModelBundle
     from greenprune.phases import load_task_data, task_and_evaluator
     from greenprune.plugins import make_plugin_manager
 
@@ -96,14 +114,20 @@ def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any)
                      result=result.model_copy(deep=True))
     task, evaluator = task_and_evaluator(ctx)
     data = load_task_data(ctx, task)  # the run's recorded config: the same seeded subsample
-    bundle = ModelBundle(load_student(pm, path), AutoTokenizer.from_pretrained(str(path)), str(path), "saved")
     label = f"{cfg.task} {'+'.join(cfg.compressors)} / {cfg.tuner}" + (
         f" @ sparsity {cfg.sparsity:g}" if cfg.sparsity is not None else "")
-    reloaded = evaluator.evaluate(ctx, bundle, task, data)
-    return Verdict(result.run_key, label, str(path), result.student.metrics, reloaded)
+    return Replay(ctx, task, evaluator, data, path, label)
 
 
-def verify_dir(out_dir: Path, *, disable: list[str], progress: Any) -> list[Verdict]:
+def verify_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:
+    """Reload one run's saved student and score it exactly as the run did."""
+    run = replay(result, out_dir, disable=disable, progress=progress)
+    reloaded = run.score(load_student(run.ctx.pm, run.path))
+    return Verdict(result.run_key, run.label, str(run.path), result.student.metrics, reloaded)
+
+
+def saved_runs(out_dir: Path) -> list[Any]:
+    """The finished runs of ``out_dir`` that saved a student."""
     from greenprune.results import ResultStore, latest_per_key
 
     results = [r for r in latest_per_key(ResultStore(out_dir).load())
@@ -111,7 +135,11 @@ def verify_dir(out_dir: Path, *, disable: list[str], progress: Any) -> list[Verd
     if not results:
         raise UserError(f"no finished run with a saved student in {str(out_dir)!r} "
                         "(bench with save_student=true, the default, writes OUT/models/<run_key>)")
-    return [_verdict(r, out_dir, disable=disable, progress=progress) for r in results]
+    return results
+
+
+def verify_dir(out_dir: Path, *, disable: list[str], progress: Any) -> list[Verdict]:
+    return [_verdict(r, out_dir, disable=disable, progress=progress) for r in saved_runs(out_dir)]
 
 
 def _verdict(result: Any, out_dir: Path, *, disable: list[str], progress: Any) -> Verdict:

@@ -30,6 +30,7 @@ from greenprune.config import (
     load_config_file,
     parse_set,
 )
+from greenprune.defaults import default_sparsities, task_defaults
 from greenprune.errors import UserError
 from greenprune.results import latest_per_key
 
@@ -200,16 +201,18 @@ def expand(base: BenchConfig, axes: SweepAxes, catalogue: Catalogue) -> list[Cel
     seeds = axes.seeds or [base.seed]
     data = base.model_dump()
     data.pop("sparsity")
-    variants = _setting_variants(data, axes.vary or {})
     cells: list[Cell] = []
     seen: set[str] = set()
     for task in tasks:
+        # The task's own config defaults where the base set nothing; --vary values still win.
+        task_data = copy.deepcopy(data)
+        for section, values in task_defaults(base, task, catalogue).items():
+            task_data[section].update(values)
+        variants = _setting_variants(task_data, axes.vary or {})
         for chain, pinned in chains:
             pruners = {n for n in chain if catalogue.get("compressor", n).needs_sparsity}
-            if pruners and not sparsities:
-                raise UserError(f"chain {'+'.join(chain)} prunes: give sparsities, e.g. --sparsity 0.6 "
-                                "(or [sweep] sparsities = [0.6, 0.9])")
-            points: list[float | None] = list(sparsities) if pruners else [None]
+            # No sparsity axis: the pruner's own default targets (an error if it declares none).
+            points: list[float | None] = list(sparsities or default_sparsities(chain, catalogue)) if pruners else [None]
             for tuner in [pinned] if pinned else tuners:
                 for s in points:
                     dense = s == 0

@@ -175,13 +175,14 @@ CellRunner = Callable[["Cell", Path], CellOutcome]
 
 
 def run_cells(cells: list[Cell], out_dir: Path, progress: Progress,
-              runner: CellRunner | None = None) -> SweepSummary:
-    """Run every cell not already finished (status ok) in ``out_dir``, one after the other; a
-    failed cell is recorded and the next one starts."""
+              runner: CellRunner | None = None, done: set[str] | None = None) -> SweepSummary:
+    """Run every cell not already finished (status ok) in ``out_dir`` (or not in ``done``, the
+    reusable keys), one after the other; a failed cell is recorded and the next one starts."""
     from greenprune import locks
 
     runner = runner or run_cell
-    done = ResultStore(out_dir).finished_keys()
+    if done is None:
+        done = ResultStore(out_dir).finished_keys()
     summary = SweepSummary(skipped=[c for c in cells if c.key in done])
     todo = [c for c in cells if c.key not in done]
     if summary.skipped:

@@ -40,6 +40,10 @@ class Task:
     #: True for made-up data (reports say it is not a benchmark)
     synthetic: bool = False
     description: str = ""
+    #: config values this task runs best with, per section (``{"train": {"batch_size": 16}}``):
+    #: applied to a bench on this task wherever the user set nothing (flags, TOML, ``--set`` win).
+    #: Results record the values in effect, so a run states what it used.
+    config_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {

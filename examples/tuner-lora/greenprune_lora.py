@@ -125,15 +125,23 @@ def greenprune_load_student(path: Path) -> Any:
     if not spec:
         return None  # not ours
     from safetensors.torch import load_file
+    from transformers.utils import logging as hf_logging
 
     from greenprune.api import load_compact
 
+    # The backbone loads without the pairs, so transformers lists every wrapped projection's weight as
+    # missing (it is saved under ``<name>.base_layer``): quiet while the full state dict is loaded below.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
-        model = load_compact(path)  # a structurally pruned student
-    except ValueError:  # a dense transformers model
-        from transformers import AutoModelForSequenceClassification
+        try:
+            model = load_compact(path)  # a structurally pruned student
+        except ValueError:  # a dense transformers model
+            from transformers import AutoModelForSequenceClassification
 
-        model = AutoModelForSequenceClassification.from_pretrained(str(path))
+            model = AutoModelForSequenceClassification.from_pretrained(str(path))
+    finally:
+        hf_logging.set_verbosity(verbosity)
     # peft moves a wrapped projection's weight to ``<name>.base_layer.weight``: load every tensor into
     # the model with its pairs back in place, not only the pairs.
     inject(model, spec)

@@ -252,6 +252,14 @@ def meter_method(r: RunResult, meter: str, rep: ModelReport | None = None) -> tu
     return None, []
 
 
+def meter_source(r: RunResult, meter: str) -> str | None:
+    """The plugin, distribution and version behind meter ``meter``'s figures in ``r`` (``meter``
+    or ``meter:covers``); ``None`` for results written before provenance was recorded."""
+    from greenprune.provenance import figure_source
+
+    return figure_source(r, meter)
+
+
 #: joules in one kilowatt-hour
 J_PER_KWH = 3.6e6
 

@@ -12,21 +12,24 @@ def predict(model: Any, tokenizer: Any, examples: list[dict[str, Any]], task: An
             batch_size: int) -> tuple[list[Any], list[Any]]:
     import torch
 
-    from greenprune.api import encode, loader
+    from greenprune.api import encode, loader, shard_for_eval
 
     model.eval()
     device = next(model.parameters()).device
     preds: list[Any] = []
     refs: list[Any] = []
-    for batch in loader(encode(examples, tokenizer, task, max_length), tokenizer, batch_size, shuffle=False):
+    # Several processes each predict a share of the batches; gather puts every example back once.
+    batches, gather = shard_for_eval(loader(encode(examples, tokenizer, task, max_length), tokenizer, batch_size,
+                                            shuffle=False))
+    for batch in batches:
         labels = batch.pop("labels")
         with torch.inference_mode():
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
         if task.kind == "regression":
-            preds.extend(logits.squeeze(-1).float().cpu().tolist())
+            preds.extend(gather(logits.squeeze(-1).float().cpu().tolist()))
         else:
-            preds.extend(logits.argmax(-1).cpu().tolist())
-        refs.extend(labels.tolist())
+            preds.extend(gather(logits.argmax(-1).cpu().tolist()))
+        refs.extend(gather(labels.tolist()))
     return preds, refs
 
 

@@ -19,20 +19,24 @@ def window_logits(model: Any, tokenizer: Any, features: list[dict[str, Any]], ba
     """Start and end logits of every window, each cut to the window's own length (no padding)."""
     import torch
 
-    from greenprune.api import loader
+    from greenprune.api import loader, shard_for_eval
 
     model.eval()
     device = next(model.parameters()).device
     starts: list[Any] = []
     ends: list[Any] = []
-    for batch in loader(features, tokenizer, batch_size, shuffle=False):
+    # Several processes each score a share of the windows; gather returns every window once, in order.
+    batches, gather = shard_for_eval(loader(features, tokenizer, batch_size, shuffle=False))
+    for batch in batches:
         lengths = batch["attention_mask"].sum(-1).tolist()  # right padding: real tokens come first
         with torch.inference_mode():
             out = model(**{k: v.to(device) for k, v in batch.items()})
-        for s, e, n in zip(out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy(), lengths,
-                           strict=True):
-            starts.append(s[: int(n)])
-            ends.append(e[: int(n)])
+        pairs = [(s[: int(n)], e[: int(n)]) for s, e, n in zip(out.start_logits.float().cpu().numpy(),
+                                                               out.end_logits.float().cpu().numpy(), lengths,
+                                                               strict=True)]
+        for s, e in gather(pairs):
+            starts.append(s)
+            ends.append(e)
     return starts, ends
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenprune.api import MISSING, Doc, FigureFile, Fmt, ReportInput
+from greenprune.api import MISSING, Doc, FigureFile, Fmt, ReportInput, hardware_note
 from greenprune.api import report_facts as facts
 from greenprune.api import report_markup as fmt_
 from greenprune_builtins.report_common import group_heading, no_runs, run_heading
@@ -31,6 +31,8 @@ class Comparison:
                 rows = _model_rows(ref, ok)
                 self._quality(doc, runs, rows)
                 self._cost(doc, ok, rows)
+                for line in hardware_note(ok):  # latencies from different machines: say so, name each
+                    doc.para(line, note=True)
                 if any(r.teacher.metrics != ref.teacher.metrics for r in ok):
                     doc.para(f"Teacher metrics differ between runs of this group; the teacher rows show "
                              f"run {ref.run_key}'s teacher, and each Δ and speed-up uses its own run's "
@@ -159,6 +161,9 @@ def _energy_per_example(r: RunResult, rep: ModelReport) -> str:
         method, covers = facts.meter_method(r, meter, rep)
         name = meter.partition(":")[0]
         where = f"{name}: {', '.join(covers)}" if covers else meter
+        source = facts.meter_source(r, meter)
+        if source:  # which plugin at which version measured it
+            where += f", by {source}"
         text = fmt_.joules(median_j, method)
         spread = rep.inference.energy_per_example.get(meter)
         if spread is not None and spread.min_j is not None and spread.max_j is not None:

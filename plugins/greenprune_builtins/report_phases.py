@@ -26,6 +26,9 @@ class Phases:
             for r in runs:
                 doc.heading(run_heading(r, runs) + (" — FAILED" if r.status == "failed" else ""), level=4)
                 doc.para(_baseline_line(r))
+                sources = _meter_sources(r)
+                if sources:
+                    doc.para(sources)
                 co2, price, currency = facts.energy_factors(r)
                 headers = ["Phase", "Wall (s)", "Reused", "Meter", "Covers", "Method", "Total (J)", "Baseline (J)",
                            "Dynamic (J)", "Window (s)", "Note"]
@@ -67,6 +70,14 @@ def _derived(total_j: float | None, co2: float | None, price: float | None) -> l
         c = facts.cost(total_j, price)
         cells.append(MISSING if c is None else fmt_.sig3(c))
     return cells
+
+
+def _meter_sources(r: RunResult) -> str | None:
+    """Which plugin at which version measured each meter's figures (results that recorded it)."""
+    meters = dict.fromkeys(e.meter for p in r.phases for e in p.energy)
+    named = [(m, facts.meter_source(r, m)) for m in meters]
+    parts = [f"{m} by {src}" for m, src in named if src]
+    return "Measured by: " + "; ".join(parts) + "." if parts else None
 
 
 def _baseline_line(r: RunResult) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.api import MISSING, Component, Doc, FigureFile, Fmt, ReportInput, hookimpl
+from greenprune.api import MISSING, Component, Doc, FigureFile, Fmt, ReportInput, hardware_note, hookimpl
 from greenprune.api import report_facts as facts
 from greenprune.api import report_markup as fmt_
 
@@ -47,6 +47,8 @@ class Study:
                          f"energy per inference example ({source_label(ok, source)}):")
                 doc.table(["Run", "Target sparsity", "Structured sparsity", "Unstructured sparsity", "Metric",
                            "J per example"], _frontier_rows(ok, source))
+                for line in hardware_note(ok):
+                    doc.para(line, note=True)
             _layer_tables(doc, ok)
         # The compressors' own trace figures are named by their phase reports (CoFi: "CoFi's λ1/λ2").
         shown = ["metric vs sparsity after compression and after tuning",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from greenprune.api import FigureFile, GroupKey, ReportInput, phase_kind
 from greenprune.api import report_facts as facts
@@ -67,7 +67,7 @@ def _loss_grid(key: GroupKey, kind: str, traces: list[Trace], parts: list[str], 
     cols = 2 if len(parts) > 1 else 1
     rows = math.ceil(len(parts) / cols)
     fig = Figure(figsize=(6.4, 1.2 + 2.1 * rows), dpi=110, layout="constrained")
-    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    axes: Any = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
     for i, (r, name, steps) in enumerate(traces):
         label = facts.run_label(r, runs) + ("" if name == kind else f" ({name})")
         for j, part in enumerate(parts):

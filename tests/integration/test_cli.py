@@ -53,7 +53,7 @@ def test_meters_command_shows_availability(capsys: pytest.CaptureFixture[str]) -
         (["--set", "finetune.epochz=2"], "finetune.epochz: Extra inputs are not permitted"),
         (["--set", "cofee.x=1"], "unknown component in options 'cofee'"),
         (["--set", "train.epochs=-1"], "bad config value for 'train.epochs'"),
-        (["--sparsity", "0.6"], "--sparsity needs a compressor that prunes"),
+        (["--compressor", "none", "--sparsity", "0.6"], "--sparsity needs a compressor that prunes"),
         (["--sparsity", "1.2"], "1.2 is outside (0, 1)"),
         (["--task", "mrpc", "--data-dir", "/nonexistent/glue"], "/nonexistent/glue"),
     ],
@@ -88,31 +88,41 @@ def test_malformed_tsv_names_file_and_line(capsys: pytest.CaptureFixture[str], t
 @pytest.mark.slow
 def test_demo_bench_end_to_end_and_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                           fast_flags: list[str]) -> None:
+    # no --compressor, no --sparsity: the default bench compresses, at the pruner's default targets
+    from greenprune.components import collect
+    from greenprune.plugins import make_plugin_manager
+
+    targets = list(collect(make_plugin_manager()).get("compressor", "cofi").default_sparsities)
     out = tmp_path / "out"
-    code, _, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", *fast_flags], capsys)
+    code, stdout, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", *fast_flags], capsys)
     assert code == 0, err
-    lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 1
-    result = json.loads(lines[0])
-    assert result["schema_version"] == 1 and result["status"] == "ok"
-    assert result["config"]["train"]["epochs"] == 1.0
-    names = [p["name"] for p in result["phases"]]
-    assert names == ["teacher-finetune", "evaluate:teacher", "compress:none", "tune:finetune",
-                     "evaluate:student", "inference"]
-    for phase in result["phases"]:
-        assert phase["energy"] and phase["energy"][0]["method"] == "estimate"
-    # compressor none + finetune = the teacher's own fine-tune: served from the cache
-    assert result["phases"][3]["cache_hit"]
-    assert result["teacher"]["metrics"]["dev"]["accuracy"] == result["student"]["metrics"]["dev"]["accuracy"]
-    assert result["task"]["synthetic"] and "SYNTHETIC" in result["task"]["notes"][0]
-    assert result["student"]["size"]["encoder_params"] > 0
-    assert result["student"]["inference"]["latency_ms_median"] > 0
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["config"]["sparsity"] for r in results] == targets
+    for result in results:
+        assert result["schema_version"] == 1 and result["status"] == "ok"
+        assert result["config"]["train"]["epochs"] == 1.0 and result["config"]["compressors"] == ["cofi"]
+        names = [p["name"] for p in result["phases"]]
+        assert names == ["teacher-finetune", "evaluate:teacher", "compress:cofi", "evaluate:compressed",
+                         "tune:finetune", "evaluate:student", "inference"]
+        for phase in result["phases"]:
+            assert phase["energy"] and phase["energy"][0]["method"] == "estimate"
+        assert result["task"]["synthetic"] and "SYNTHETIC" in result["task"]["notes"][0]
+        assert result["student"]["size"]["measured_sparsity"] > 0
+        assert result["student"]["inference"]["latency_ms_median"] > 0
+        student = Path(result["extra"]["student_path"])
+        assert (student / "config.json").exists()
+        card = (student / "README.md").read_text()  # the model card, Hugging Face layout
+        assert card.startswith("---\n") and "model-index:" in card and "How to load" in card
+        assert "estimate" in card and "Speed-up" in card
     assert (out / "report.md").exists() and (out / "report.html").exists()
-    assert Path(result["extra"]["student_path"], "config.json").exists()
-    # a second call finds the run finished and skips it
+    assert "## Energy payback" in (out / "report.md").read_text()
+    # the headline on stdout: one row per student, the report's place
+    assert "metric kept" in stdout and "pays back after" in stdout and str(out / "report.html") in stdout
+    assert stdout.count("cofi / finetune") == len(targets)
+    # a second call finds the runs finished and skips them
     code, _, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", *fast_flags], capsys)
-    assert code == 0 and "already finished" in err
-    assert len((out / "results.jsonl").read_text().splitlines()) == 1
+    assert code == 0 and err.count("already finished") == len(targets)
+    assert len((out / "results.jsonl").read_text().splitlines()) == len(targets)
     # the report re-renders from the results alone
     (out / "report.md").unlink()
     code, _, _ = run(["report", str(out)], capsys)
@@ -155,7 +165,8 @@ def test_the_teacher_is_the_same_whatever_ran_before(capsys: pytest.CaptureFixtu
         torch.manual_seed(1000 + i)
         torch.rand(disturb)  # whatever the process did before leaves the global RNG elsewhere
         cache = tmp_path / f"cache{i}"
-        code, _, err = run(["bench", "--out", str(tmp_path / f"out{i}"), "--meter", "cpu-estimate", *fast_flags,
+        code, _, err = run(["bench", "--out", str(tmp_path / f"out{i}"), "--compressor", "none",
+                            "--meter", "cpu-estimate", *fast_flags,
                             "--set", f"cache_dir={cache}", "--set", "inference.enabled=false"], capsys)
         assert code == 0, err
         (model_file,) = cache.rglob("model.safetensors")

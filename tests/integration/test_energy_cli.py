@@ -20,7 +20,8 @@ def test_bench_with_perun_and_cpu_estimate(capsys: pytest.CaptureFixture[str], t
 
     perun_measures = PerunMeter().available()[0] and PerunMeter().measured
     out = tmp_path / "out"
-    code, _, err = run(["bench", "--out", str(out), "--meter", "perun", "--meter", "cpu-estimate", *fast_flags,
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "none", "--meter", "perun",
+                        "--meter", "cpu-estimate", *fast_flags,
                         "--set", "energy.idle_baseline_s=0.2", "--set", "inference.energy_repeats=2",
                         "--set", "energy.co2_g_per_kwh=400", "--set", "energy.price_per_kwh=0.3"], capsys)
     assert code == 0, err

@@ -41,7 +41,8 @@ def test_installed_plugin_is_listed(plugin_site: Path) -> None:
 @pytest.mark.slow
 def test_bench_uses_the_plugin_tuner(plugin_site: Path, tiny_teacher: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    proc = greenprune(["-q", "bench", "--tuner", "head-only", "--set", "head-only.learning_rate=0.01",
+    proc = greenprune(["-q", "bench", "--compressor", "none", "--tuner", "head-only",
+                       "--set", "head-only.learning_rate=0.01",
                        "--teacher", str(tiny_teacher), "--set", f"cache_dir={tmp_path / 'cache'}",
                        "--meter", "cpu-estimate", "--out", str(out), *FAST], plugin_site)
     assert proc.returncode == 0, proc.stderr

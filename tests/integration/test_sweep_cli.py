@@ -54,7 +54,8 @@ def test_failing_cells_are_recorded_and_the_sweep_goes_on(capsys: pytest.Capture
     (rte / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n")
     out = tmp_path / "out"
     code, _, err = run(["-q", "sweep", "--out", str(out), "--task", "rte", "--data-dir", str(tmp_path / "glue"),
-                        "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate", *fast_flags], capsys)
+                        "--chain", "none", "--tuner", "finetune", "--tuner", "adapter", "--meter", "cpu-estimate",
+                        *fast_flags], capsys)
     assert code == 1, err
     failed = lines(out)
     assert [r["status"] for r in failed] == ["failed", "failed"]

@@ -152,3 +152,32 @@ def test_save_load_round_trip(tmp_path: object, shape: tuple[int, ...]) -> None:
     for name, value in model.state_dict().items():
         assert torch.equal(again.state_dict()[name], value)
     assert again.config.num_labels == shape[-1]
+
+
+def test_fused_qkv_cache_follows_weight_changes() -> None:
+    # Without autograd the stacked Q/K/V weight is cached; an in-place update (optimizer step,
+    # load_state_dict) or a new tensor must reach the next forward.
+    model = from_hf(hf_model(*SHAPES[0])).eval()
+    inputs = batch()
+    with torch.no_grad():
+        before = model(**inputs).logits
+        model.bert.encoder.layer[0].attention.self.query.weight.mul_(1.5)
+        changed = model(**inputs).logits
+        model.bert.encoder.layer[1].attention.self.value.weight = torch.nn.Parameter(
+            torch.randn_like(model.bert.encoder.layer[1].attention.self.value.weight))
+        replaced = model(**inputs).logits
+    assert not torch.allclose(before, changed)
+    assert not torch.allclose(changed, replaced)
+    reference = from_hf(hf_model(*SHAPES[0])).eval()
+    reference.load_state_dict(model.state_dict())  # a model that never cached anything
+    with torch.no_grad():
+        assert torch.equal(reference(**inputs).logits, replaced)
+    assert "_qkv_cache" not in "".join(model.state_dict())  # the cache is never saved
+
+
+def test_hidden_states_only_when_asked() -> None:
+    model = from_hf(hf_model(*SHAPES[0])).eval()
+    with torch.no_grad():
+        assert model(**batch()).hidden_states is None
+        states = model(**batch(), output_hidden_states=True).hidden_states
+    assert states is not None and len(states) == SHAPES[0][0] + 1

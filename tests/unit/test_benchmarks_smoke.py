@@ -17,6 +17,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import compact_vs_plain  # noqa: E402
 import inference_speedup  # noqa: E402
 import quantize_speedup  # noqa: E402
 import train_step_cost  # noqa: E402
@@ -120,3 +121,18 @@ def test_script_quick_run(script: ModuleType, capsys: pytest.CaptureFixture[str]
     else:
         assert "CoFi / (FT + teacher fwd)" in out
         assert "adapter / FT" in out
+
+
+def test_compact_vs_plain_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    # MiniLM-sized 0.9 shape, batch 1, short sequence: the script builds both models, checks that
+    # they compute the same logits (it exits otherwise) and prints the ratio line.
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert compact_vs_plain.main(["--shape", "0.9", "--batch", "1", "--seq", "16", "--repeats", "2",
+                                      "--warmup", "0", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "compact/plain speed" in out and "0.9 at batch 1" in out

@@ -108,13 +108,16 @@ def test_energy_config_and_run_key() -> None:
     assert EnergyConfig().idle_baseline_s == 5.0 and InferenceConfig().energy_repeats == 3
     # at the defaults the key is what it was before the energy fields existed (old results resume)
     old = RunConfig().model_dump(mode="json")
-    del old["energy"], old["inference"]["energy_repeats"]
+    del old["energy"]
+    for added in ("energy_repeats", "runtimes", "matrix_batch_sizes", "matrix_threads"):  # added later
+        del old["inference"][added]
     assert RunConfig().run_key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:16]
     # report-only factors never change the key; measurement settings do
     priced = RunConfig(energy=EnergyConfig(co2_g_per_kwh=400, price_per_kwh=0.3, currency="USD"))
     assert priced.run_key() == RunConfig().run_key()
     assert RunConfig(energy=EnergyConfig(idle_baseline_s=0)).run_key() != RunConfig().run_key()
     assert RunConfig(inference=InferenceConfig(energy_repeats=5)).run_key() != RunConfig().run_key()
+    assert RunConfig(inference=InferenceConfig(runtimes=["eager", "onnxruntime"])).run_key() != RunConfig().run_key()
     assert BenchConfig(sparsity=[0.5]).runs()[0].energy.idle_baseline_s == 5.0
 
 

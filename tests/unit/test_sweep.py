@@ -12,6 +12,7 @@ import pytest
 
 from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, build_config
+from greenprune.defaults import resolve
 from greenprune.errors import UserError
 from greenprune.plugins import make_plugin_manager
 from greenprune.progress import Progress
@@ -92,9 +93,12 @@ def test_a_chain_can_pin_its_tuner(catalogue: Catalogue) -> None:
         validate_cells(cells_for(catalogue, chains=["cofi/adaptr"], sparsities=[0.6]), catalogue)
 
 
-def test_pruning_chain_needs_sparsities(catalogue: Catalogue) -> None:
-    with pytest.raises(UserError, match="chain distill\\+cofi prunes: give sparsities"):
-        cells_for(catalogue, chains=["distill+cofi"])
+def test_pruning_chain_without_sparsities_takes_the_pruners_defaults(catalogue: Catalogue) -> None:
+    # cofi declares its default targets (Component.default_sparsities); a pruner without them is
+    # refused (tests/unit/test_defaults.py)
+    defaults = catalogue.get("compressor", "cofi").default_sparsities
+    assert shape(cells_for(catalogue, chains=["none", "distill+cofi"])) == [
+        ("none", None), *(("distill+cofi", s) for s in defaults)]
     with pytest.raises(UserError, match="unknown compressor 'cofy'"):
         cells_for(catalogue, chains=["cofy"], sparsities=[0.5])
 
@@ -314,10 +318,11 @@ def test_vary_crosses_settings_with_the_other_axes(catalogue: Catalogue) -> None
     assert len({c.key for c in cells}) == 4  # the setting is part of what a run is
     assert cells[2].label() == "demo distill / finetune [distill.keep=[2, 5], train.learning_rate=0.0001] seed 1"
     validate_cells(cells, catalogue)  # distill accepts both lists
-    # the same cell as bench with --set gives (so either command resumes the other's results)
+    # the same cell as bench with --set gives (so either command resumes the other's results);
+    # both fill in the demo task's own config defaults the same way
     base = build_config(None, {"compressors": ("distill",), "seed": 1},
                         ["distill.keep=[1,5]", "train.learning_rate=1e-4"])
-    assert cells[0].key == base.runs()[0].run_key()
+    assert cells[0].key == resolve(base, catalogue)[0].runs()[0].run_key()
 
 
 def test_vary_errors_name_the_setting(catalogue: Catalogue) -> None:

@@ -82,12 +82,10 @@ class CompactEncoderConfig(PretrainedConfig):
                 raise ValueError(f"hidden_size {hidden_size} is not a multiple of {num_attention_heads} heads")
             head_size = hidden_size // num_attention_heads
         self.head_size = int(head_size)
-        self.layer_heads = [int(h) for h in layer_heads] if layer_heads is not None else None
-        self.layer_ffn = [int(f) for f in layer_ffn] if layer_ffn is not None else None
-        if self.layer_heads is None:
-            self.layer_heads = [num_attention_heads] * num_hidden_layers
-        if self.layer_ffn is None:
-            self.layer_ffn = [intermediate_size] * num_hidden_layers
+        self.layer_heads: list[int] = ([int(h) for h in layer_heads] if layer_heads is not None
+                                       else [num_attention_heads] * num_hidden_layers)
+        self.layer_ffn: list[int] = ([int(f) for f in layer_ffn] if layer_ffn is not None
+                                     else [intermediate_size] * num_hidden_layers)
         self.kept_hidden = int(kept_hidden) if kept_hidden is not None else hidden_size
         self.positions_after_padding = bool(positions_after_padding)
         self._check()

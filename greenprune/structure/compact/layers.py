@@ -130,8 +130,7 @@ class CompactSelfAttention(nn.Module):
             # and three small GEMMs run far below the CPU's peak; fused, the 0.93-sparse MiniLM student's
             # projections took ~1.3x less time (benchmarks/inference_speedup.py --breakdown). The three
             # Linear modules stay, so checkpoints, slicing and HF conversion are unchanged.
-            weight = torch.cat((self.query.weight, self.key.weight, self.value.weight))
-            bias = torch.cat((self.query.bias, self.key.bias, self.value.bias))
+            weight, bias = self._fused_qkv()
             qkv = F.linear(x, weight, bias).view(b, s, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
         else:
@@ -148,6 +147,26 @@ class CompactSelfAttention(nn.Module):
         if heads is not None:  # per-head scale on the context vectors, before output.dense
             ctx = _scale(ctx, heads.view(1, -1, 1, 1))
         return ctx.transpose(1, 2).reshape(b, s, self.num_heads * self.head_size)
+
+    def _fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q, K and V weights (and biases) stacked for one GEMM.
+
+        Without autograd the stack is cached and rebuilt only when a projection's tensor changes
+        (its storage or in-place version): re-stacking every call cost 13% of a batch-1 forward of
+        the 0.9 student (benchmarks/compact_vs_plain.py). With autograd it is rebuilt each call so
+        gradients reach the three projections.
+        """
+        parts = (self.query.weight, self.key.weight, self.value.weight, self.query.bias, self.key.bias,
+                 self.value.bias)
+        if torch.is_grad_enabled() and any(p.requires_grad for p in parts):
+            return torch.cat(parts[:3]), torch.cat(parts[3:])
+        stamp = tuple((p.data_ptr(), p._version) for p in parts)
+        cached = self.__dict__.get("_qkv_cache")
+        if cached is None or cached[0] != stamp:
+            with torch.no_grad():
+                cached = (stamp, torch.cat(parts[:3]), torch.cat(parts[3:]))
+            self.__dict__["_qkv_cache"] = cached  # not a buffer: never saved, moved or counted
+        return cached[1], cached[2]
 
     def _heads(self, t: torch.Tensor, b: int, s: int) -> torch.Tensor:
         return t.view(b, s, self.num_heads, self.head_size).transpose(1, 2)

@@ -45,11 +45,16 @@ class CompactEncoder(nn.Module):
         scales: list[LayerScales],
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-        states: list[torch.Tensor] = [x]
+        # Keep the layer outputs only when asked: held, each layer's output (batch x seq x hidden)
+        # stays allocated to the end, so the allocator cannot reuse it and every LayerNorm and
+        # residual add writes into fresh pages (those two ops ran ~2x slower than in a plain
+        # encoder of the same shape; benchmarks/compact_vs_plain.py --profile).
+        states: list[torch.Tensor] | None = [x] if output_hidden_states else None
         for layer, g in zip(self.layer, scales, strict=True):
             x = layer(x, additive_mask, g)
-            states.append(x)
-        return x, (tuple(states) if output_hidden_states else None)
+            if states is not None:
+                states.append(x)
+        return x, (tuple(states) if states is not None else None)
 
 
 def layer_scales(config: CompactEncoderConfig, scales: UnitScales | None) -> list[LayerScales]:
@@ -100,6 +105,25 @@ class CompactEncoderModel(CompactPreTrainedModel):
         return_dict: bool | None = None,
         unit_scales: UnitScales | None = None,
     ) -> BaseModelOutputWithPooling | tuple[Any, ...]:
+        last, pooled, states = self.encode(input_ids, attention_mask, token_type_ids, position_ids,
+                                           output_hidden_states, unit_scales)
+        out = BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled, hidden_states=states)
+        return out if return_dict is not False else out.to_tuple()
+
+    def encode(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        unit_scales: UnitScales | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
+        """``forward`` as a plain tuple (last hidden state, pooled, hidden states).
+
+        The task heads call this rather than ``forward``: building a ``ModelOutput`` costs ~0.1 ms
+        (dataclass fields, ordered-dict writes), a few % of a batch-1 forward of a small student.
+        """
         if input_ids is None:
             raise ValueError("input_ids is required")
         if output_hidden_states is None:
@@ -115,8 +139,7 @@ class CompactEncoderModel(CompactPreTrainedModel):
             additive = (1.0 - keep) * torch.finfo(x.dtype).min
         last, states = self.encoder(x, additive, scales, output_hidden_states)
         pooled = self.pooler(last) if self.pooler is not None else None
-        out = BaseModelOutputWithPooling(last_hidden_state=last, pooler_output=pooled, hidden_states=states)
-        return out if return_dict is not False else out.to_tuple()
+        return last, pooled, states
 
 
 class CompactEncoderForSequenceClassification(CompactPreTrainedModel):
@@ -143,17 +166,11 @@ class CompactEncoderForSequenceClassification(CompactPreTrainedModel):
         return_dict: bool | None = None,
         unit_scales: UnitScales | None = None,
     ) -> SequenceClassifierOutput | tuple[Any, ...]:
-        outputs = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            output_hidden_states=output_hidden_states,
-            unit_scales=unit_scales,
-        )
-        logits = self.classifier(self.dropout(outputs.pooler_output))
+        _, pooled, states = self.base_model.encode(input_ids, attention_mask, token_type_ids, position_ids,
+                                                   output_hidden_states, unit_scales)
+        logits = self.classifier(self.dropout(pooled))
         loss = self._loss(logits, labels) if labels is not None else None
-        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=states)
         return out if return_dict is not False else out.to_tuple()
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

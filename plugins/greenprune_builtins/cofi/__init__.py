@@ -29,6 +29,10 @@ from greenprune.api import (
 )
 
 GateKind = Literal["head", "mha", "int", "ffn", "hidden"]
+ALL_GATES: tuple[GateKind, ...] = ("head", "mha", "int", "ffn", "hidden")
+
+#: the targets of a bench that gives no --sparsity (one run each)
+DEFAULT_SPARSITIES = (0.5, 0.9)
 
 
 class CofiOptions(TrainOverrides):
@@ -39,7 +43,7 @@ class CofiOptions(TrainOverrides):
     sparsity_warmup: float = Field(0.5, ge=0, le=1, description="share of pruning steps over which the target rises")
     sparsity_warmup_steps: int | None = Field(None, ge=0, description="overrides sparsity_warmup")
     prepruning_steps: int = Field(0, ge=0, description="plain fine-tuning steps before the gates start")
-    prune: list[GateKind] = Field(default_factory=lambda: ["head", "mha", "int", "ffn", "hidden"],
+    prune: list[GateKind] = Field(default_factory=lambda: list(ALL_GATES),
                                   min_length=1, description="which gate families to learn")
     mask_init: dict[GateKind, float] | None = Field(None, description="initial log-alpha mean per family")
     distill: bool = Field(True, description="distil from the fine-tuned teacher; false = hard labels only")
@@ -74,6 +78,9 @@ def greenprune_register_compressors(register: Any) -> None:
     from greenprune_builtins.cofi.report import PHASE_REPORT
 
     # A CoFi student is a compact model without gates: a second CoFi pass has nothing to prune with.
+    # Without --sparsity: a moderate and an aggressive target, so one bench shows both what pruning
+    # keeps and where it starts to cost accuracy.
     register(Component("cofi", factory=Cofi, options=CofiOptions, needs_sparsity=True, accepts_own_output=False,
-                       phase_report=PHASE_REPORT,
-                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation)"))
+                       phase_report=PHASE_REPORT, default_sparsities=DEFAULT_SPARSITIES,
+                       description="CoFi structured pruning (L0 masks, Lagrangian control, distillation); "
+                                   "without --sparsity it runs at 0.5 and 0.9"))

@@ -82,11 +82,14 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
 def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[ModelBundle]:
     import torch
 
-    from greenprune.api import ModelBundle, PhaseOutput, encode, phase_config, train_phase, trainable_groups
+    from greenprune.api import ModelBundle, PhaseOutput, UserError, encode, phase_config, train_phase, trainable_groups
     from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
     from greenprune_builtins.cofi.gates import CofiMaskModule
     from greenprune_builtins.cofi.shrink import to_compact
 
+    if job.sparsity is None:  # Cofi.compress says so first; this also narrows the type
+        raise UserError("cofi needs a target: pass --sparsity S with S in (0, 1), e.g. --sparsity 0.6")
+    target: float = job.sparsity
     student_model = dense_student(job.current.model, job.tuner)
     # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
     job.tuner.on_surgery(job.current.model, student_model, [])
@@ -99,7 +102,7 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
     warmup = opts.sparsity_warmup_steps
     if warmup is None:
         warmup = int(opts.sparsity_warmup * max(0, total - opts.prepruning_steps))
-    controller = LagrangianController(job.sparsity, warmup, opts.prepruning_steps, opts.lambda_lr)
+    controller = LagrangianController(target, warmup, opts.prepruning_steps, opts.lambda_lr)
     pruning_steps = total - opts.prepruning_steps
     if pruning_steps < SETTLE_STEPS:
         ctx.progress.say(f"[yellow]cofi: {pruning_steps} pruning steps; the sparsity controller needs about "
@@ -123,14 +126,14 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
                                                                      "weight_decay": 0.0}]
     mask_optimizer = torch.optim.AdamW(masks.parameters(), lr=opts.mask_lr, weight_decay=0.0)
     out = train_phase(ctx, student, job.task, job.data, cfg, features=features,
-                      description=f"compress: cofi @ {job.sparsity}",
+                      description=f"compress: cofi @ {target}",
                       loss_fn=make_loss_fn(opts, masks, shape, controller, teacher, proj, state),
                       extra_optimizers=[mask_optimizer, controller.optimizer], on_step=on_step, params=groups)
 
     masks.eval()
     student_model.eval()
     with torch.no_grad():
-        landed = final_masks(masks, shape, job.sparsity, calibrate=opts.calibrate_final,
+        landed = final_masks(masks, shape, target, calibrate=opts.calibrate_final,
                              tolerance=opts.final_tolerance, align=opts.align_widths)
         final = landed.masks
         expected_final = float(expected_sparsity(shape, masks.keep_probs()))
@@ -144,25 +147,25 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
     if landed.shift:
         ctx.progress.say(f"cofi: the gates ended at expected sparsity {expected_final:.3f}, CoFi's rule gives "
                          f"{landed.sparsity_cofi_rule:.3f}; final masks shifted by {landed.shift:+.3g} to "
-                         f"{landed.sparsity:.3f} (target {job.sparsity})")
-    if abs(measured - job.sparsity) > 0.02:
+                         f"{landed.sparsity:.3f} (target {target})")
+    if abs(measured - target) > 0.02:
         why = ("the gates removed or kept whole blocks, which the final shift leaves as learned"
                if opts.calibrate_final else "CoFi's per-group rule, calibrate_final=false")
         # Say so plainly: a short budget leaves the controller short of its target, and the final shift
         # cannot undo block decisions (a whole attention or FFN block removed or kept).
-        ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {job.sparsity} "
+        ctx.progress.say(f"[yellow]cofi: measured sparsity {measured:.3f} is off the target {target} "
                          f"after {out.details['train']['steps']} steps ({why}); give it more steps "
                          f"(--set cofi.epochs=N), about "
                          f"{SETTLE_STEPS} let the controller settle[/yellow]")
     out.details.update({
-        "target_sparsity": job.sparsity,
+        "target_sparsity": target,
         "expected_sparsity_final": expected_final,
         # CoFi's per-group rule alone, and the log_alpha shift that landed the masks on the target
         "measured_sparsity_cofi_rule": landed.sparsity_cofi_rule,
         "final_mask_shift": landed.shift,
         "align_widths": opts.align_widths,  # kept FFN units per layer and hidden dims: multiples of this
         "measured_sparsity_of_input": measured,
-        "target_reached": abs(measured - job.sparsity) <= 0.02,
+        "target_reached": abs(measured - target) <= 0.02,
         "masked_vs_compact_max_abs_logit_diff": diff,
         "distill": opts.distill,
         "prepruning_steps": opts.prepruning_steps,

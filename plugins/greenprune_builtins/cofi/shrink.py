@@ -23,11 +23,10 @@ from __future__ import annotations
 import copy
 
 import torch
+from torch import Tensor
 
 from greenprune.api import CompactEncoderForSequenceClassification, CompactModel, SurgeryEvent, kept_index, layer_scales
 from greenprune_builtins.cofi.masks import CofiMasks
-
-Tensor = torch.Tensor
 
 
 def _col(t: Tensor) -> Tensor:

@@ -19,10 +19,11 @@ identical GPUs; set ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` on mixed machines.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,10 @@ class NvmlOptions(BaseModel):
     # Power sensors of pre-Volta GPUs refresh every ~20-100 ms: poll at least that often.
     poll_interval_s: float = Field(0.02, gt=0, le=1.0, description="power polling period (GPUs without "
                                                                    "an energy counter)")
+
+
+def _watts(pynvml: Any, handle: Any) -> float:
+    return float(pynvml.nvmlDeviceGetPowerUsage(handle)) / 1000.0
 
 
 class PowerIntegrator:
@@ -65,7 +70,7 @@ class PowerIntegrator:
 class Poller:
     """A daemon thread calling each target every ``period`` seconds until :meth:`close`."""
 
-    def __init__(self, period: float, targets: list[Callable[[], object]], name: str) -> None:
+    def __init__(self, period: float, targets: Sequence[Callable[[], object]], name: str) -> None:
         self.period, self.targets, self.name = period, targets, name
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
@@ -184,8 +189,7 @@ class NvmlMeter(Meter):
                 pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
                 integrator = None
             except pynvml.NVMLError:  # NotSupported before Volta
-                integrator = PowerIntegrator(
-                    lambda h=handle: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
+                integrator = PowerIntegrator(functools.partial(_watts, pynvml, handle))
             gpus.append(_Gpu(i, handle, name, integrator))
         polled = [g.integrator.sample for g in gpus if g.integrator is not None]
         self._poller = Poller(self.options.poll_interval_s, polled, "greenprune-nvml-poll")
@@ -224,6 +228,7 @@ class NvmlMeter(Meter):
             first, last = edges.get(g.index), self._edge(g)
             joules = None if first is None or last is None else last[1] - first[1]
             note = "" if joules is not None else "NVML read failed at a window edge"
+            details: dict[str, Any]
             if g.integrator is None:
                 method, details = "counter", {"source": "nvmlDeviceGetTotalEnergyConsumption"}
             else:

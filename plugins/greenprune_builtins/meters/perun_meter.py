@@ -22,6 +22,7 @@ meter that yields no figure.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -39,6 +40,10 @@ class PerunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sampling_period_s: float = Field(0.05, gt=0, le=5.0, description="polling period of power sensors")
     wrap_check_s: float = Field(30.0, gt=0, description="how often energy counters are read for wraparound")
+
+
+def _scaled(sensor: Any, scale: float) -> float:
+    return float(sensor.read()) * scale
 
 
 @dataclass
@@ -123,7 +128,7 @@ def _build_state() -> _State:
                     state.missing[f"{backend.id}:{sensor.id}"] = f"unreadable: {exc}"
                     continue
             else:
-                src.integrator = PowerIntegrator(lambda s=sensor, k=src.scale: float(s.read()) * k)
+                src.integrator = PowerIntegrator(functools.partial(_scaled, sensor, src.scale))
             state.sources.append(src)
     return state
 

@@ -177,7 +177,7 @@ class RaplMeter(Meter):
             self._thread = threading.Thread(target=self._watch, args=(self.options.wrap_check_s,),
                                             name="greenprune-rapl-wrap", daemon=True)
             self._thread.start()
-        snapshot = {}
+        snapshot: dict[str, tuple[int, int, int] | None] = {}
         for d in domains:
             try:
                 snapshot[d.covers] = d.counter.update()

@@ -7,6 +7,7 @@ Data comes from a local folder in the classic GLUE TSV layout (``--data-dir`` or
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from greenprune.api import Component, Task, TaskData, hookimpl
@@ -46,11 +47,15 @@ TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 
 
+def _same(task: Task, _options: object) -> Task:
+    return task
+
+
 @hookimpl
 def greenprune_register_tasks(register: Any) -> None:
     for task in TASKS.values():
         # Task is frozen, so every build may share the one instance.
-        register(Component(task.name, factory=lambda _opts, _task=task: _task,
+        register(Component(task.name, factory=functools.partial(_same, task),
                            description=f"{task.title}: {task.description}"))
 
 

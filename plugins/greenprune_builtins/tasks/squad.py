@@ -13,6 +13,7 @@ apply to these tasks.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -52,7 +53,7 @@ class SquadOptions(BaseModel):
 
 def build(name: str, options: SquadOptions) -> QATask:
     version_2 = name == "squad_v2"
-    metrics = ("exact_match", "f1")
+    metrics: tuple[str, ...] = ("exact_match", "f1")
     if version_2:
         metrics += ("HasAns_exact_match", "HasAns_f1", "NoAns_exact_match", "NoAns_f1")
     return QATask(
@@ -68,7 +69,7 @@ def build(name: str, options: SquadOptions) -> QATask:
 def greenprune_register_tasks(register: Any) -> None:
     for name in ("squad", "squad_v2"):
         task = build(name, SquadOptions())
-        register(Component(name, factory=lambda opts, _name=name: build(_name, opts), options=SquadOptions,
+        register(Component(name, factory=functools.partial(build, name), options=SquadOptions,
                            description=f"{task.title}: {task.description}"))
 
 

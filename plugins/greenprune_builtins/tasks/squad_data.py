@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ def read_file(path: Path, version_2: bool) -> list[Article]:
     """Articles of an official SQuAD JSON file; a malformed file is a one-line user error."""
     try:
         blob = json.loads(path.read_text(encoding="utf-8"))
-        articles = []
+        articles: list[Article] = []
         for art in blob["data"]:
             title = str(art.get("title", f"article {len(articles)}"))
             rows = [_example(qa, title, para["context"], version_2, str(path))
@@ -131,7 +132,7 @@ def _rows(articles: list[Article]) -> list[Example]:
 
 
 def assemble(available: dict[str, tuple[str, list[Article]]], split_from: str | None, train_fraction: float,
-             seed: int, source: str, unused: list[str] = ()) -> TaskData:
+             seed: int, source: str, unused: Sequence[str] = ()) -> TaskData:
     """Train and dev from the official files (``available``: split -> (file name, articles)), or a
     by-article split of the one file named by ``split_from`` (``unused``: files present but not read)."""
     if split_from is None:

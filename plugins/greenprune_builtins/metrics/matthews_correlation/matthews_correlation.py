@@ -6,6 +6,8 @@ scanner reads this file line by line, so every top-level import stays on a line 
 
 from __future__ import annotations
 
+from typing import Any
+
 import datasets
 import evaluate
 
@@ -62,7 +64,7 @@ class MatthewsCorrelation(evaluate.Metric):
             raise ValueError("matthews_correlation needs at least one prediction")
         classes, encoded = np.unique(np.concatenate([refs, preds]), return_inverse=True)
         k = len(classes)
-        confusion = np.zeros((k, k), dtype=np.float64)
+        confusion: Any = np.zeros((k, k), dtype=np.float64)
         np.add.at(confusion, (encoded[: refs.size], encoded[refs.size :]), 1.0)
         # Floats throughout: the products of counts overflow int64 on large dev sets.
         true_counts = confusion.sum(axis=1)

@@ -6,7 +6,7 @@ scanner reads this file line by line, so every top-level import stays on a line 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import datasets
 import evaluate
@@ -55,9 +55,9 @@ def _average_ranks(values: numpy.ndarray) -> numpy.ndarray:
     starts_group = np.concatenate([[True], ordered[1:] != ordered[:-1]])
     group = np.cumsum(starts_group) - 1
     starts = np.flatnonzero(starts_group)
-    ends = np.append(starts[1:], values.size)  # exclusive
+    ends: Any = np.append(starts[1:], values.size)  # exclusive
     mean_rank = (starts + ends + 1) / 2.0  # mean of the 1-based ranks start+1 .. end
-    ranks = np.empty(values.size, dtype=np.float64)
+    ranks: Any = np.empty(values.size, dtype=np.float64)
     ranks[order] = mean_rank[group]
     return ranks
 
