@@ -14,6 +14,8 @@ from greenprune.report import facts
 from greenprune.report import markup as fmt
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from greenprune.results import RunResult
 
 HEADERS = ("student", "metric kept", "speed-up", "size of teacher", "J/example saved", "pays back after")
@@ -78,7 +80,7 @@ def rows(results: list[RunResult]) -> list[list[str]]:
     return out
 
 
-def print_headline(results: list[RunResult], report: Path, console: object | None = None) -> None:
+def print_headline(results: list[RunResult], report: Path, console: Console | None = None) -> None:
     """Print the headline table (rich) and the report's location."""
     from rich.console import Console
     from rich.table import Table
@@ -94,5 +96,5 @@ def print_headline(results: list[RunResult], report: Path, console: object | Non
         table.add_column(h, overflow="fold")
     for row in rows(results):
         table.add_row(*row)
-    con.print(table)  # type: ignore[attr-defined]
-    con.print(f"report: {report}", soft_wrap=True)  # type: ignore[attr-defined]
+    con.print(table)
+    con.print(f"report: {report}", soft_wrap=True)

@@ -16,6 +16,8 @@ from greenprune.report import facts
 from greenprune.report import markup as fmt
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from greenprune.components import Catalogue
     from greenprune.results import ModelReport, RunResult
 
@@ -120,7 +122,7 @@ def _load_snippet(path: Path) -> str:
     )
 
 
-def render_card(r: RunResult, path: Path, phase_notes: list[str] = ()) -> str:
+def render_card(r: RunResult, path: Path, phase_notes: Sequence[str] = ()) -> str:
     """The card's text. ``phase_notes``: what the chain's components say about their own phases
     (their ``phase_report.notes``: how a pruner met its target, say)."""
     import yaml

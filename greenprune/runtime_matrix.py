@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +67,14 @@ def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: A
                                 calls[f"{name}|eager"] = eager_call(model, batch)
                             else:
                                 ort_model = loaded[name][0]
-                                calls[f"{name}|{runtime}"] = lambda m=ort_model, b=batch: m(**b)
+                                calls[f"{name}|{runtime}"] = partial(_call, ort_model, batch)
                     figures = measure(calls, bs, cfg, meters, baseline)
                     for key, fig in figures.items():
-                        name, runtime = key.split("|")
-                        fig.runtime, fig.threads = runtime, threads
+                        name, measured_in = key.split("|")
+                        fig.runtime, fig.threads = measured_in, threads
                         if fig.memory is not None:
                             fig.memory.weight_bytes = weight_bytes(models[name])
-                        if runtime == "onnxruntime":
+                        if measured_in == "onnxruntime":
                             ort_model, load_bytes = loaded[name]
                             fig.runtime_info = ort_model.info
                             fig.parity_tolerance = onnx_runtime.PARITY_TOLERANCE
@@ -89,3 +90,7 @@ def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: A
         finally:
             torch.set_num_threads(base_threads)
     return cells
+
+
+def _call(model: Any, batch: dict[str, Any]) -> None:
+    model(**batch)

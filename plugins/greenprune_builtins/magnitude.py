@@ -47,10 +47,12 @@ class Magnitude(Compressor):
         student = job.current.clone(origin=f"compressed:{self.name}")
         linears = {name: lin for layer in projections(student.model) for name, lin in layer.items()}
         scores = {n: m.weight.detach().abs() for n, m in linears.items()}
+        target = job.sparsity
+        assert target is not None  # needs_sparsity: validation asked for --sparsity before any work
         if self.options.scope == "global":
-            keep = global_choice(scores, job.sparsity)
+            keep = global_choice(scores, target)
         else:
-            keep = {n: per_matrix(s, job.sparsity) for n, s in scores.items()}
+            keep = {n: per_matrix(s, target) for n, s in scores.items()}
         apply_masks(linears, keep)
         details = describe(keep)
         ctx.progress.say(f"magnitude ({self.options.scope}): {details['weight_sparsity']:.4f} of "

@@ -69,7 +69,9 @@ class Wanda(Compressor):
         from greenprune_builtins.unstructured.select import n_of_m, per_row
 
         o, n_m = self.options, self.options.n_m()
-        sparsity = 1 - n_m[0] / n_m[1] if n_m else job.sparsity
+        target = 1 - n_m[0] / n_m[1] if n_m else job.sparsity
+        assert target is not None  # needs_sparsity: validation asked for --sparsity before any work
+        sparsity: float = target
         student = job.current.clone(origin=f"compressed:{self.name}")
         batches = self._calibration(ctx, job, student)
         keep: dict[str, Any] = {}
