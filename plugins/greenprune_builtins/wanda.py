@@ -106,6 +106,6 @@ class Wanda(Compressor):
 
 @hookimpl
 def greenprune_register_compressors(register: Any) -> None:
-    register(Component("wanda", factory=Wanda, options=WandaOptions, needs_sparsity=True,
+    register(Component("wanda", factory=Wanda, options=WandaOptions, needs_sparsity=True, default_sparsities=(0.5,),
                        description="Wanda pruning (|W| x input-activation norm, per output row), unstructured or "
-                       "N:M (2:4), calibrated on training examples"))
+                       "N:M (2:4), calibrated on training examples; without --sparsity it runs at 0.5"))
