@@ -64,7 +64,7 @@ class InferenceConfig(_Strict):
     energy_repeats: int = Field(3, ge=1, description="energy windows per model, alternated (median, min/max)")
     enabled: bool = True
     runtimes: list[Literal["eager", "onnxruntime"]] = Field(
-        default_factory=lambda: ["eager"], min_length=1,
+        default_factory=lambda: list[Literal["eager", "onnxruntime"]](["eager"]), min_length=1,
         description="runtimes every model is measured in; onnxruntime exports each model to ONNX, checks its "
                     "outputs against PyTorch, and measures the runtime x matrix_batch_sizes x matrix_threads matrix")
     matrix_batch_sizes: list[int] = Field(default_factory=lambda: [1, 32], min_length=1,

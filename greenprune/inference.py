@@ -110,8 +110,9 @@ def benchmark(models: dict[str, Any], examples: list[Example], tokenizer: Any, c
                       baseline)
     for name, model in models.items():
         figures[name].device = _describe(next(model.parameters()).device)
-        if figures[name].memory is not None:
-            figures[name].memory.weight_bytes = weight_bytes(model)
+        memory = figures[name].memory
+        if memory is not None:
+            memory.weight_bytes = weight_bytes(model)
     return figures
 
 

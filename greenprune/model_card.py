@@ -9,6 +9,7 @@ its method labels, and how to load the folder.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,7 @@ def _load_snippet(path: Path) -> str:
     )
 
 
-def render_card(r: RunResult, path: Path, phase_notes: list[str] = ()) -> str:
+def render_card(r: RunResult, path: Path, phase_notes: Sequence[str] = ()) -> str:
     """The card's text. ``phase_notes``: what the chain's components say about their own phases
     (their ``phase_report.notes``: how a pruner met its target, say)."""
     import yaml

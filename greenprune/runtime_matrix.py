@@ -11,6 +11,7 @@ comparable with every other cell measured at the same batch and threads.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,10 @@ from greenprune.config import InferenceConfig
 from greenprune.metering import Meter
 from greenprune.results import EnergyReading, InferenceFigures
 from greenprune.tasks import Example
+
+
+def _call(model: Any, batch: dict[str, Any]) -> Any:
+    return model(**batch)
 
 
 def _load(path: Path, threads: int) -> tuple[Any, int | None]:
@@ -66,11 +71,11 @@ def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: A
                                 calls[f"{name}|eager"] = eager_call(model, batch)
                             else:
                                 ort_model = loaded[name][0]
-                                calls[f"{name}|{runtime}"] = lambda m=ort_model, b=batch: m(**b)
+                                calls[f"{name}|{runtime}"] = functools.partial(_call, ort_model, batch)
                     figures = measure(calls, bs, cfg, meters, baseline)
                     for key, fig in figures.items():
-                        name, runtime = key.split("|")
-                        fig.runtime, fig.threads = runtime, threads
+                        name, ran = key.split("|")
+                        fig.runtime, fig.threads = ran, threads
                         if fig.memory is not None:
                             fig.memory.weight_bytes = weight_bytes(models[name])
                         if runtime == "onnxruntime":

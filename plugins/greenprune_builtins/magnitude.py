@@ -22,6 +22,7 @@ from greenprune.api import (
     ModelBundle,
     PhaseOutput,
     RunContext,
+    UserError,
     hookimpl,
     layer_projections,
 )
@@ -47,10 +48,13 @@ class Magnitude(Compressor):
         student = job.current.clone(origin=f"compressed:{self.name}")
         linears = {name: lin for layer in projections(student.model) for name, lin in layer.items()}
         scores = {n: m.weight.detach().abs() for n, m in linears.items()}
+        target = job.sparsity
+        if target is None:  # needs_sparsity: validation asked for it first; this narrows the type
+            raise UserError(f"{self.name} needs a target: pass --sparsity S with S in (0, 1)")
         if self.options.scope == "global":
-            keep = global_choice(scores, job.sparsity)
+            keep = global_choice(scores, target)
         else:
-            keep = {n: per_matrix(s, job.sparsity) for n, s in scores.items()}
+            keep = {n: per_matrix(s, target) for n, s in scores.items()}
         apply_masks(linears, keep)
         details = describe(keep)
         ctx.progress.say(f"magnitude ({self.options.scope}): {details['weight_sparsity']:.4f} of "

@@ -130,8 +130,11 @@ def payback_figure(key: tuple[str, str], runs: list[RunResult], path: Path) -> s
     methods = set()
     for r, pb in curves:
         cost = pb.cost_j or 0.0
+        saved = pb.saved_per_example_j
+        if saved is None:  # no saving measured: no curve to draw
+            continue
         name = labels[r.run_key] + (f" @ {facts.target_sparsity(r):g}" if facts.target_sparsity(r) is not None else "")
-        (line,) = ax.plot(xs, [n * pb.saved_per_example_j - cost for n in xs], linewidth=1.5, label=name)
+        (line,) = ax.plot(xs, [n * saved - cost for n in xs], linewidth=1.5, label=name)
         if pb.saved_low_j is not None and pb.saved_high_j is not None:
             ax.fill_between(xs, [n * pb.saved_low_j - cost for n in xs], [n * pb.saved_high_j - cost for n in xs],
                             color=line.get_color(), alpha=0.15, linewidth=0)

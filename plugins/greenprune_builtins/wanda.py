@@ -25,6 +25,7 @@ from greenprune.api import (
     ModelBundle,
     PhaseOutput,
     RunContext,
+    UserError,
     encode,
     hookimpl,
     loader,
@@ -70,6 +71,8 @@ class Wanda(Compressor):
 
         o, n_m = self.options, self.options.n_m()
         sparsity = 1 - n_m[0] / n_m[1] if n_m else job.sparsity
+        if sparsity is None:  # needs_sparsity: validation asked for it first; this narrows the type
+            raise UserError(f"{self.name} needs a target: pass --sparsity S with S in (0, 1)")
         student = job.current.clone(origin=f"compressed:{self.name}")
         batches = self._calibration(ctx, job, student)
         keep: dict[str, Any] = {}

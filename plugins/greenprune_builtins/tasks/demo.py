@@ -96,7 +96,8 @@ def generate(n: int, seed: int, negation_rate: float = 0.3, *, two_clause_rate: 
 #: not examples, to settle on their target), and inference is measured at 32 tokens, which holds
 #: the longest demo sentence (20 tokens with the MiniLM tokenizer) where GLUE's 128 would time
 #: mostly padding.
-CONFIG_DEFAULTS = {"train": {"batch_size": 16, "epochs": 2.0}, "inference": {"seq_length": 32}}
+CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {"train": {"batch_size": 16, "epochs": 2.0},
+                                               "inference": {"seq_length": 32}}
 
 DEMO = Task(
     name="demo", title="Demo (synthetic)", kind="classification", num_labels=2,

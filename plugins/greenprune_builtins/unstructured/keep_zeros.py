@@ -46,7 +46,7 @@ def keep_zeros(linear: nn.Module, keep: torch.Tensor) -> None:
 def _parametrizations(module: nn.Module) -> list[Any]:
     if not parametrize.is_parametrized(module, "weight"):
         return []
-    return list(module.parametrizations["weight"])  # type: ignore[index]
+    return list(module.parametrizations["weight"])
 
 
 def kept_mask(linear: nn.Module) -> torch.Tensor | None:
