@@ -8,7 +8,7 @@ It reads only results (the same ones the report renders), so the terminal and th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from greenprune.report import facts
 from greenprune.report import markup as fmt
@@ -85,7 +85,7 @@ def print_headline(results: list[RunResult], report: Path, console: Console | No
     from rich.console import Console
     from rich.table import Table
 
-    con = console if console is not None else Console()
+    con: Any = console if console is not None else Console()
     if console is None and not con.is_terminal:
         con = Console(width=200)  # a log or pipe: one row per student, not folded to 80 columns
     groups = list(facts.grouped(results))
