@@ -119,6 +119,13 @@ class Injector:
         return [sys.executable, "-m", "greenprune", "-q", "sweep", *(a for s in self.seeds for a in ("--seed", str(s))),
                 *common]
 
+    def matrix_size(self, out: Path) -> int:
+        """The sweep's own cell count (``--dry-run``): settings such as a task's default sparsities
+        can make it more than one run per seed."""
+        listing = subprocess.run([*self.command(out, "sweep"), "--dry-run"], env=self.env, capture_output=True,
+                                 text=True, timeout=600).stdout
+        return int(listing.split()[0]) if listing.split() and listing.split()[0].isdigit() else len(self.seeds)
+
     def start(self, out: Path, mode: str, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "ab") as fh:
             return subprocess.Popen(self.command(out, mode), stdout=fh, stderr=subprocess.STDOUT, env=self.env,
@@ -186,12 +193,13 @@ class Injector:
         problems = self.check(state, end, f"round {number} re-run")
         if final.returncode != 0:
             problems.append(f"round {number} re-run exited {final.returncode}: {final.stderr.strip()[-300:]}")
-        if len(end.ok) != len(self.seeds):
-            problems.append(f"round {number} re-run: {len(end.ok)} of {len(self.seeds)} runs ok")
+        expected = self.matrix_size(out)
+        if len(end.ok) != expected:
+            problems.append(f"round {number} re-run: {len(end.ok)} of {expected} runs ok")
         if left:
             problems.append(f"round {number}: processes left behind in groups {left}")
         self.problems += problems
-        print(f"round {number}: re-run exit {final.returncode}, matrix {len(end.ok)}/{len(self.seeds)} ok, "
+        print(f"round {number}: re-run exit {final.returncode}, matrix {len(end.ok)}/{expected} ok, "
               f"{end.failed} failed lines, {len(end.torn)} torn, {len(end.duplicated)} dup"
               + (f"  PROBLEM: {'; '.join(problems)}" if problems else ""), flush=True)
 
