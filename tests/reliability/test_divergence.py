@@ -40,7 +40,8 @@ def test_a_nan_loss_stops_training_at_that_step(tiny_teacher: Path) -> None:
 def test_a_diverged_bench_is_recorded_as_failed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                  fast_flags: list[str]) -> None:
     out = tmp_path / "out"
-    code, _, err = run(["bench", "--out", str(out), "--meter", "cpu-estimate", "--set", "inference.enabled=false",
+    code, _, err = run(["bench", "--compressor", "none", "--out", str(out), "--meter", "cpu-estimate",
+                        "--set", "inference.enabled=false",
                         *fast_flags, "--set", "train.learning_rate=1e30"], capsys)
     assert code == 1, err
     (line,) = (out / "results.jsonl").read_text().splitlines()

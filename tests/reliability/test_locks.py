@@ -49,7 +49,7 @@ def test_a_lock_is_free_again_when_its_holder_is_killed(tmp_path: Path) -> None:
 
 def test_two_benches_of_one_run_into_one_folder_write_one_result(tmp_path: Path, tiny_teacher: Path) -> None:
     out = tmp_path / "out"
-    args = greenprune("bench", "--out", str(out), "--teacher", str(tiny_teacher),
+    args = greenprune("bench", "--compressor", "none", "--out", str(out), "--teacher", str(tiny_teacher),
                       "--set", f"cache_dir={tmp_path / 'cache'}", *TINY)
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
