@@ -61,7 +61,7 @@ def test_two_benches_of_one_run_into_one_folder_write_one_result(tmp_path: Path,
 
 def test_an_orphaned_sweep_cell_is_not_started_twice(tmp_path: Path, tiny_teacher: Path) -> None:
     out = tmp_path / "out"
-    args = greenprune("sweep", "--out", str(out), "--teacher", str(tiny_teacher),
+    args = greenprune("sweep", "--chain", "none", "--out", str(out), "--teacher", str(tiny_teacher),
                       "--set", f"cache_dir={tmp_path / 'cache'}", *TINY)
     parent = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

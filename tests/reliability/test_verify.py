@@ -23,7 +23,8 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, tiny_teacher: Path) -> tu
     out = tmp_path_factory.mktemp("verify") / "out"
     for seed in ("1", "2"):
         try:
-            main(["-q", "bench", "--out", str(out), "--teacher", str(tiny_teacher), "--seed", seed,
+            main(["-q", "bench", "--compressor", "none", "--out", str(out), "--teacher", str(tiny_teacher),
+                  "--seed", seed,
                   "--set", f"cache_dir={out.parent / 'cache'}", *TINY])
         except SystemExit as exc:
             assert not exc.code
