@@ -1,6 +1,6 @@
 """greenprune's public API: the one module a plugin imports greenprune things from.
 
-Built-in plugins (``plugins/greenprune_builtins``) import only from here, exactly as a third-party
+The plugins that ship with greenprune import only from here, exactly as a third-party
 plugin would; everything else under ``greenprune`` is private and may change without notice. When
 a plugin needs something this module lacks, the API grows here, documented.
 

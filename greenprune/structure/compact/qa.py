@@ -42,21 +42,16 @@ class CompactEncoderForQuestionAnswering(CompactPreTrainedModel):
         return_dict: bool | None = None,
         unit_scales: UnitScales | None = None,
     ) -> QuestionAnsweringModelOutput | tuple[Any, ...]:
-        outputs = self.base_model(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            output_hidden_states=output_hidden_states,
-            unit_scales=unit_scales,
-        )
-        logits = self.qa_outputs(outputs.last_hidden_state)
+        # The tuple path, as the classification head: no intermediate ModelOutput per forward.
+        last, _, states = self.base_model.encode(input_ids, attention_mask, token_type_ids, position_ids,
+                                                 output_hidden_states, unit_scales)
+        logits = self.qa_outputs(last)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                           hidden_states=outputs.hidden_states)
+                                           hidden_states=states)
         return out if return_dict is not False else out.to_tuple()
 
 
