@@ -25,6 +25,11 @@ What a plugin uses, by job (each name is documented field by field where it is d
   :data:`MISSING`, :class:`FigureFile`, :mod:`report_facts`, :mod:`report_markup`,
   :mod:`report_figures`); :func:`student_class` (the model class a saved config names, for a
   ``greenprune_load_student`` that rebuilds a model it saved in its own form, e.g. int8).
+* **ONNX export** -- a plugin whose models the core's exporter cannot take (its own int8 modules)
+  implements ``greenprune_export_onnx`` and returns an :class:`OnnxExport` with the
+  :class:`ParityRule` its outputs are checked by (float32's is :data:`PARITY_TOLERANCE`);
+  :func:`onnx_export` is the core's float32 exporter (TorchScript, dynamic batch and sequence) it can
+  build on.
 * **Reports** -- a section gets a :class:`ReportInput` (the runs and every compressor's and tuner's
   :class:`PhaseReport`) and may draw figures (:class:`FigureSection`); a compressor or tuner
   describes its own traces and phases with ``Component(phase_report=PhaseReport(...))``.
@@ -52,6 +57,8 @@ from greenprune.distributed import shard_for_eval
 from greenprune.errors import UserError, unknown
 from greenprune.finetuning import finetune_cached
 from greenprune.modeling import ModelBundle
+from greenprune.onnx_runtime import PARITY_TOLERANCE, OnnxExport, ParityRule
+from greenprune.onnx_runtime import export as onnx_export
 from greenprune.payback import Payback, payback, payback_text
 from greenprune.progress import Progress
 from greenprune.protocols import Compressor, Evaluator, Meter, Metrics, Tuner
@@ -140,6 +147,8 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
     "student_class",
+    # ONNX export of a model in a plugin's own form (greenprune_export_onnx)
+    "PARITY_TOLERANCE", "OnnxExport", "ParityRule", "onnx_export",
     # training and features
     "TrainOverrides", "phase_config", "train_phase", "finetune_cached",
     "LossFn", "TrainResult", "default_loss", "encode", "encode_eval", "loader", "postprocess", "train",

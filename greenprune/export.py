@@ -2,11 +2,13 @@
 
 The student is loaded the way ``greenprune verify`` loads it (through the plugins, so any chain's
 student comes back: compact, layer-dropped, with adapters), exported with
-:func:`greenprune.onnx_runtime.export` next to the saved model (``model.onnx``), loaded into ONNX
-Runtime and scored on the run's own dev data with the run's evaluator. The ONNX metrics are shown
-beside the recorded ones; they count as equal within :data:`METRIC_TOLERANCE` (a float32 ONNX
-graph rounds differently from PyTorch at ~1e-7, which can move a correlation in its 7th digit or,
-rarely, flip one borderline prediction, so the check is not bit-exact like ``verify``).
+:func:`greenprune.onnx_runtime.export_model` next to the saved model (``model.onnx``; a student in a
+plugin's own form, e.g. int8, by that plugin), loaded into ONNX Runtime and scored on the run's own
+dev data with the run's evaluator. The ONNX metrics are shown beside the recorded ones; they count
+as equal within the export's ``ParityRule.metric_tolerance`` (1e-4 for a float32 graph, which rounds
+differently from PyTorch at ~1e-7: that can move a correlation in its 7th digit or, rarely, flip
+one borderline prediction, so the check is not bit-exact like ``verify``; the int8 plugin states
+its own).
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from greenprune.errors import UserError
 from greenprune.saved import Verdict
 
 FORMATS = ("onnx",)
-#: largest |recorded - ONNX Runtime| metric difference that still counts as "scores as recorded"
-METRIC_TOLERANCE = 1e-4
 
 
 def export_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any, output: Path | None = None,
@@ -39,11 +39,12 @@ def export_run(result: Any, out_dir: Path, *, disable: list[str], progress: Any,
     batch = dict(tokenizer([first.get("text_a") or "a"], [first.get("text_b") or ""] if first.get("text_b") else None,
                            return_tensors="pt"))
     target = output or run.path / "model.onnx"
-    onnx_runtime.export(model, batch, target)
+    done = onnx_runtime.export_model(model, batch, target, pm=run.ctx.pm)
     if not check:
         return target, None
     scored = run.score(onnx_runtime.OrtModel(target))
-    return target, Verdict(result.run_key, run.label, str(target), result.student.metrics, scored)
+    return target, Verdict(result.run_key, run.label, str(target), result.student.metrics, scored,
+                           tolerance=done.rule.metric_tolerance)
 
 
 def export_dir(out_dir: Path, fmt: str, *, run_key: str | None, output: Path | None, disable: list[str],

@@ -119,6 +119,22 @@ def greenprune_load_student(path: Path) -> Any:
 
 
 @hookspec(firstresult=True)
+def greenprune_export_onnx(model: Any, batch: dict[str, Any], path: Path) -> Any:
+    """Write ``model`` to ``path`` as ONNX, when it is in a form this plugin made and the core's
+    exporter (TorchScript, float32, parity at 1e-4) cannot take or would check wrongly (int8 modules,
+    ...). Used by the runtime matrix and ``greenprune export``.
+
+    :param model: the PyTorch model (eval mode), as measured and saved.
+    :param batch: a tokenized example batch (``input_ids``, ``attention_mask``, ``token_type_ids``)
+        to trace with.
+    :param path: the ONNX file to write.
+    :return: a :class:`greenprune.api.OnnxExport` (file, output names, the :class:`~greenprune.api.ParityRule`
+        its outputs are checked by, what to record about how it was made), or ``None`` for a model
+        this plugin did not make: the core exports it (:func:`greenprune.api.onnx_export`).
+    """
+
+
+@hookspec(firstresult=True)
 def greenprune_load_task_data(task: Task, ctx: RunContext) -> TaskData | None:
     """Load the train and dev examples of ``task`` (local folder, Hub, embedded).
 

@@ -142,11 +142,14 @@ def peak_during(fn: Callable[[], Any], calls: int = 2) -> MemoryFigures:
 
 
 def weight_bytes(model: Any) -> int:
-    """Bytes of the model's parameters and buffers as they sit in memory (shared tensors once)."""
+    """Bytes of the model's parameters and buffers as they sit in memory (shared tensors once), and
+    of the tensors its state dict holds beside them: a module that keeps its weights in another form
+    (torch's int8 Linear keeps a packed object, neither parameter nor buffer) writes them there."""
     seen: set[int] = set()
     total = 0
-    for t in [*model.parameters(), *model.buffers()]:
-        if t.data_ptr() not in seen:
+    tensors = [*model.parameters(), *model.buffers(), *model.state_dict().values()]
+    for t in tensors:
+        if hasattr(t, "data_ptr") and t.data_ptr() not in seen:  # a state dict may hold extra non-tensor state
             seen.add(t.data_ptr())
             total += t.numel() * t.element_size()
     return total

@@ -9,6 +9,11 @@ Batch and sequence are dynamic axes, so one file serves every batch size of the 
 returns an object with the named outputs as tensors, ``parameters()`` says "CPU"), so evaluators
 score an ONNX file exactly as they score the PyTorch model.
 
+A model in a form the TorchScript exporter cannot take (torch's int8 modules) is exported by the
+plugin that made it, through the ``greenprune_export_onnx`` hook (:func:`export_model`): it returns an
+:class:`OnnxExport` whose :class:`ParityRule` states how close that file must come to the PyTorch
+model (an int8 graph quantized by ONNX Runtime is not held to float32's 1e-4).
+
 The ``onnx`` and ``onnxruntime`` packages are the ``[onnx]`` extra; :func:`check_available` names
 it when they are missing.
 """
@@ -16,6 +21,7 @@ it when they are missing.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -25,7 +31,55 @@ from greenprune.errors import UserError
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: largest |ONNX Runtime - PyTorch| accepted on any output of a float32 model
 PARITY_TOLERANCE = 1e-4
+#: largest |recorded - ONNX Runtime| metric difference of a float32 graph that still counts as "scores as
+#: recorded" (it rounds differently from PyTorch at ~1e-7, which can move a correlation in its 7th digit
+#: or, rarely, flip one borderline prediction)
+METRIC_TOLERANCE = 1e-4
 OPSET = 17
+
+
+@dataclass(frozen=True)
+class ParityRule:
+    """How close an exported model's outputs must come to the PyTorch model's, and why.
+
+    ``tolerance`` bounds the largest |ONNX Runtime - PyTorch| over every output on a checked batch;
+    ``metric_tolerance`` bounds |recorded - ONNX Runtime| of a dev-set metric (``greenprune export``).
+    An exporter whose graph computes differently on purpose (int8 kernels) sets both from what it
+    measured and says so in ``why``.
+    """
+
+    tolerance: float = PARITY_TOLERANCE
+    metric_tolerance: float = METRIC_TOLERANCE
+    why: str = "float32 graph: only the order of float operations differs"
+
+    def describe(self) -> str:
+        return f"{self.tolerance:.3g} absolute ({self.why})"
+
+
+@dataclass
+class OnnxExport:
+    """What an export wrote: the file, its output names, the rule its parity is checked by, and
+    what to add to the runtime's record (``runtime_info``: e.g. which quantizer made it)."""
+
+    path: Path
+    outputs: list[str]
+    rule: ParityRule = field(default_factory=ParityRule)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parity:
+    """An exported model against PyTorch on one batch."""
+
+    max_abs_diff: float
+    tolerance: float
+    rule: str
+    #: rows whose argmax over the last axis agree, over outputs with more than one column (None: none has)
+    argmax_agreement: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance  # NaN fails
 
 
 def check_available() -> None:
@@ -111,6 +165,16 @@ def export(model: Any, batch: dict[str, Any], path: Path) -> list[str]:
     return names
 
 
+def export_model(model: Any, batch: dict[str, Any], path: Path, pm: Any = None) -> OnnxExport:
+    """``model`` to ONNX at ``path``: by the plugin that knows its form (``greenprune_export_onnx``,
+    when ``pm`` is given and one answers), else by :func:`export` (float32, parity at 1e-4)."""
+    if pm is not None:
+        done = pm.hook.greenprune_export_onnx(model=model, batch=batch, path=path)
+        if done is not None:
+            return done
+    return OnnxExport(Path(path), export(model, batch, path))
+
+
 class OrtModel:
     """An ONNX Runtime session called like a PyTorch model (see the module docstring)."""
 
@@ -152,12 +216,17 @@ class OrtModel:
                 "opset": OPSET, "file_bytes": self.path.stat().st_size}
 
 
-def parity(model: Any, ort_model: OrtModel, batch: dict[str, Any]) -> float:
-    """Largest |ONNX Runtime - PyTorch| over every output on ``batch``."""
+def parity(model: Any, ort_model: OrtModel, batch: dict[str, Any], rule: ParityRule | None = None) -> Parity:
+    """ONNX Runtime against PyTorch on ``batch``: the largest |difference| over every output against
+    ``rule``'s bound, and how many rows' argmax agree (classification, QA spans)."""
     import torch
 
+    rule = rule or ParityRule()
     device = next(model.parameters()).device
     with torch.inference_mode():
         ref = model(**{k: v.to(device) for k, v in _inputs(batch).items()})
     got = ort_model(**batch)
-    return max(float((getattr(got, n) - ref[n].float().cpu()).abs().max()) for n in ort_model.output_names)
+    pairs = [(getattr(got, n), ref[n].float().cpu()) for n in ort_model.output_names]
+    diff = max(float((a - b).abs().max()) for a, b in pairs)
+    agree = [(a.argmax(-1) == b.argmax(-1)).float().mean().item() for a, b in pairs if b.shape[-1] > 1]
+    return Parity(diff, rule.tolerance, rule.describe(), sum(agree) / len(agree) if agree else None)

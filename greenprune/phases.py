@@ -148,7 +148,7 @@ def _run_phases(ctx: RunContext) -> None:
 
             cells = ctx.run_phase("inference:runtimes", lambda: runtime_matrix(
                 {"teacher": teacher.model, "student": student.model}, dev, teacher.tokenizer, cfg.inference,
-                ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say))
+                ctx.meters, baseline=result.energy_baseline, say=ctx.progress.say, pm=ctx.pm))
             result.teacher.runtimes, result.student.runtimes = cells["teacher"], cells["student"]
     if cfg.save_student and is_main():
         target = ctx.out_dir / "models" / result.run_key

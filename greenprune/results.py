@@ -115,7 +115,15 @@ class InferenceFigures(BaseModel):
     threads: int | None = Field(None, description="intra-op threads the model ran with")
     parity_max_abs_diff: float | None = Field(
         None, description="largest |output - eager PyTorch output| on the benchmark batch (non-eager runtimes)")
-    parity_tolerance: float | None = None
+    parity_tolerance: float | None = Field(
+        None, description="largest |difference| accepted (see parity_rule)")
+    # Added without a schema bump (results written before lack them and read as None):
+    parity_rule: str | None = Field(
+        None, description="how parity_tolerance was set and why (1e-4 for float32; an int8 graph from the "
+        "student's own int8 rounding error)")
+    parity_argmax_agreement: float | None = Field(
+        None, description="share of rows whose argmax over an output's last axis agrees with PyTorch's (outputs "
+        "with more than one column)")
     memory: MemoryFigures | None = None
 
 

@@ -1,8 +1,10 @@
 """The runtime matrix: every model in every configured runtime, at each batch size and thread count.
 
-Each model is exported to ONNX once (dynamic batch and sequence), loaded into ONNX Runtime once per
-thread count, and checked against eager PyTorch on every batch it is measured with (the largest
-|difference| of any output is recorded beside the tolerance, and a miss is reported as it happens).
+Each model is exported to ONNX once (dynamic batch and sequence; a model in a plugin's own form,
+e.g. int8, by that plugin: ``greenprune_export_onnx``), loaded into ONNX Runtime once per thread
+count, and checked against eager PyTorch on every batch it is measured with (the largest
+|difference| of any output is recorded beside the tolerance the export's rule sets, the rule itself
+and the argmax agreement, and a miss is reported as it happens).
 Then, per thread count and batch size, all (model, runtime) pairs go through the same protocol as
 the main inference figures (:func:`greenprune.inference.measure`: peak memory of the first calls,
 warm-up, alternating timed repeats, alternating energy windows), so one cell of the matrix is
@@ -36,8 +38,9 @@ def _load(path: Path, threads: int) -> tuple[Any, int | None]:
 
 def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: Any, cfg: InferenceConfig,
                    meters: list[Meter], baseline: list[EnergyReading] | None = None,
-                   say: Callable[[str], None] = print) -> dict[str, list[InferenceFigures]]:
-    """model name -> one :class:`InferenceFigures` per runtime x batch size x thread count."""
+                   say: Callable[[str], None] = print, pm: Any = None) -> dict[str, list[InferenceFigures]]:
+    """model name -> one :class:`InferenceFigures` per runtime x batch size x thread count; ``pm``
+    (the run's plugin manager) lets plugins export the models in their own forms."""
     import torch
 
     from greenprune import onnx_runtime
@@ -52,9 +55,11 @@ def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: A
     batches = {bs: fixed_batch(examples, tokenizer, cfg.model_copy(update={"batch_size": bs}))
                for bs in cfg.matrix_batch_sizes}
     with tempfile.TemporaryDirectory(prefix="greenprune-onnx-") as tmp:
-        files = {name: Path(tmp) / f"{name}.onnx" for name in models} if onnx else {}
-        for name, path in files.items():
-            onnx_runtime.export(models[name], batches[min(batches)], path)
+        # Traced on the largest batch: an exporter that sets its parity rule from the model's own
+        # behaviour (int8) measures it there; batch and sequence stay dynamic either way.
+        exported = {name: onnx_runtime.export_model(models[name], batches[max(batches)], Path(tmp) / f"{name}.onnx",
+                                                    pm) for name in (models if onnx else {})}
+        files = {name: e.path for name, e in exported.items()}
         try:
             for threads in cfg.matrix_threads or [base_threads]:
                 torch.set_num_threads(threads)
@@ -76,14 +81,15 @@ def runtime_matrix(models: dict[str, Any], examples: list[Example], tokenizer: A
                             fig.memory.weight_bytes = weight_bytes(models[name])
                         if measured_in == "onnxruntime":
                             ort_model, load_bytes = loaded[name]
-                            fig.runtime_info = ort_model.info
-                            fig.parity_tolerance = onnx_runtime.PARITY_TOLERANCE
-                            fig.parity_max_abs_diff = onnx_runtime.parity(models[name], ort_model, batch)
+                            fig.runtime_info = {**ort_model.info, **exported[name].info}
+                            check = onnx_runtime.parity(models[name], ort_model, batch, exported[name].rule)
+                            fig.parity_max_abs_diff, fig.parity_tolerance = check.max_abs_diff, check.tolerance
+                            fig.parity_rule, fig.parity_argmax_agreement = check.rule, check.argmax_agreement
                             if fig.memory is not None:
                                 fig.memory.runtime_load_bytes = load_bytes
-                            if not fig.parity_max_abs_diff <= fig.parity_tolerance:
+                            if not check.ok:
                                 say(f"[red]{name} in onnxruntime differs from PyTorch by "
-                                    f"{fig.parity_max_abs_diff:.2e} (tolerance {fig.parity_tolerance:g})[/red]")
+                                    f"{check.max_abs_diff:.2e} (tolerance {check.rule})[/red]")
                         else:
                             fig.runtime_info = {"torch": torch.__version__}
                         cells[name].append(fig)

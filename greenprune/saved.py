@@ -30,6 +30,8 @@ class Verdict:
     reloaded: dict[str, dict[str, float]]
     #: why the student could not be checked (missing, unreadable weights, ...): one line
     error: str | None = None
+    #: largest metric difference that counts as equal (``greenprune export``: the export's own rule)
+    tolerance: float = TOLERANCE
 
     @property
     def max_diff(self) -> float:
@@ -39,7 +41,8 @@ class Verdict:
 
     @property
     def identical(self) -> bool:
-        return self.error is None and self.max_diff <= TOLERANCE  # NaN (a metric missing on one side) is not identical
+        # NaN (a metric missing on one side) is not identical
+        return self.error is None and self.max_diff <= self.tolerance
 
 
 def model_class(architectures: list[str] | None, model_type: str | None = None) -> Any:

@@ -10,7 +10,8 @@ time (fbgemm/x86 kernels, CPU only). The word embeddings, most of a pruned MiniL
 as int8 with a scale per row and dequantized per looked-up row (``embeddings=false`` keeps them
 float). The student saves with ``save_pretrained`` as int8 tensors and reloads through this plugin's
 ``greenprune_load_student``; the phase records bytes and bytes per dtype read from the saved files,
-before and after.
+before and after. In ONNX Runtime (the runtime matrix, ``greenprune export``) the student runs as an
+int8 graph made by ORT's own quantizer from its very weights (``greenprune_export_onnx``, ``int8/onnx.py``).
 """
 
 from __future__ import annotations
@@ -116,3 +117,13 @@ def greenprune_load_student(path: Any) -> Any:
     if not config.get(CONFIG_KEY):
         return None
     return load_int8(path, student_class(config.get("architectures"), config.get("model_type")))
+
+
+@hookimpl
+def greenprune_export_onnx(model: Any, batch: dict[str, Any], path: Any) -> Any:
+    """An int8 student this plugin made, as an int8 ONNX graph quantized by ONNX Runtime's own tool."""
+    from pathlib import Path
+
+    from greenprune_builtins.int8.onnx import export_int8
+
+    return export_int8(model, batch, Path(path))

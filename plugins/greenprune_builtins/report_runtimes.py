@@ -37,7 +37,19 @@ def _parity(fig: InferenceFigures) -> str:
     if fig.parity_max_abs_diff is None:
         return MISSING if fig.runtime == "eager" else "not checked"
     ok = fig.parity_tolerance is not None and fig.parity_max_abs_diff <= fig.parity_tolerance
-    return f"{fig.parity_max_abs_diff:.1e} {'ok' if ok else 'FAILED'} (≤ {fig.parity_tolerance:g})"
+    agree = "" if fig.parity_argmax_agreement is None else f"; argmax agrees {fig.parity_argmax_agreement:.0%}"
+    return f"{fig.parity_max_abs_diff:.1e} {'ok' if ok else 'FAILED'} (≤ {fig.parity_tolerance:.3g}{agree})"
+
+
+def _rules(doc: Doc, r: RunResult) -> None:
+    """Each model's parity rule (float32: 1e-4; an int8 graph: from its own rounding error), said once."""
+    rules = {f"{model}: {c.parity_rule}" for model, c in _cells(r) if c.parity_rule}
+    if rules:
+        doc.para("Parity rules — " + "; ".join(sorted(rules)) + ".", note=True)
+    made = {f"{model}'s ONNX graph is int8, made by {c.runtime_info['quantizer']}"
+            for model, c in _cells(r) if c.runtime_info.get("quantizer")}
+    if made:
+        doc.para("The " + "; the ".join(sorted(made)) + ".", note=True)
 
 
 def _energy(fig: InferenceFigures) -> str:
@@ -102,6 +114,7 @@ class Runtimes:
                     doc.para("Speed-up over the teacher in eager PyTorch at the same batch size and threads:")
                     _matrix(doc, r)
                     _detail(doc, r)
+                    _rules(doc, r)
                 else:
                     doc.para("Eager PyTorch only (add runtimes with --set "
                              "'inference.runtimes=[\"eager\",\"onnxruntime\"]').", note=True)
@@ -109,9 +122,11 @@ class Runtimes:
         doc.para("Peak RSS Δ = the process's resident-memory high-water mark in the window minus its resident "
                  "memory when the window opened (the kernel's mark, reset at the window's start; an inference "
                  "window is a model's first two batches, before warm-up, so first-call allocations count). "
-                 "Weights = the PyTorch model's parameters and buffers; Runtime copy = resident memory added by "
+                 "Weights = the PyTorch model's parameters and buffers (an int8 module's by its stored int8 tensors); "
+                 "Runtime copy = resident memory added by "
                  "loading the ONNX file into ONNX Runtime. Parity = largest |ONNX Runtime − PyTorch| over the "
-                 "outputs on the measured batch.", note=True)
+                 "outputs on the measured batch, against the model's rule, and the share of rows whose argmax "
+                 "agrees (outputs with more than one column).", note=True)
         return doc.render()
 
 

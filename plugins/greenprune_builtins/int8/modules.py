@@ -50,7 +50,11 @@ class Int8Linear(nnqd.Linear):
     @classmethod
     def empty(cls, in_features: int, out_features: int, bias: bool) -> Int8Linear:
         """A module of the right shape, to load a saved one into."""
-        return cls(in_features, out_features, bias_=bias, dtype=torch.qint8)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notice that quantized tensors move to torchao
+            return cls(in_features, out_features, bias_=bias, dtype=torch.qint8)
 
 
 def quantize_linears(model: nn.Module) -> list[str]:
