@@ -131,3 +131,17 @@ def test_runtime_matrix_measures_an_int8_student_in_both_runtimes() -> None:
     teacher_ort = next(c for c in cells["teacher"] if c.runtime == "onnxruntime")
     assert teacher_ort.parity_tolerance == PARITY_TOLERANCE and "float32" in (teacher_ort.parity_rule or "")
     assert "quantizer" not in teacher_ort.runtime_info
+
+
+def test_a_hook_on_an_int8_projection_is_exported_too(tmp_path: Path) -> None:
+    q = int8(tiny(), [WORD])
+    with torch.no_grad():
+        plain = q(**batch(3, 17)).logits
+    # a plugin's hook on an int8 projection (an adapter's fallback site is ``dense``)
+    q.get_submodule("classifier").register_forward_hook(lambda _m, _a, out: out + torch.tensor([1.0, -1.0]))
+    twin, _ = float_twin(q)
+    with torch.no_grad():
+        hooked, twinned = q(**batch(3, 17)).logits, twin(**batch(3, 17)).logits
+    assert (twinned - hooked).abs().max() < 0.1 * (hooked - plain).abs().max()  # the twin kept the hook
+    done = export_model(q, batch(4, 16), tmp_path / "q.onnx", pm=make_plugin_manager())
+    assert parity(q, OrtModel(done.path, threads=1), batch(3, 17), done.rule).ok

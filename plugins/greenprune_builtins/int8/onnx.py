@@ -69,8 +69,14 @@ def float_twin(model: nn.Module) -> tuple[nn.Module, list[DequantizedLinear]]:
     for name, module in list(twin.named_modules()):
         if isinstance(module, Int8Linear):
             linears.append(DequantizedLinear(module))
+            for hooks in _HOOKS:  # a plugin's hook on the projection (as torch's own swap keeps them)
+                getattr(linears[-1], hooks).update(getattr(module, hooks))
             set_module(twin, name, linears[-1])
     return twin, linears
+
+
+_HOOKS = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+          "_forward_hooks_always_called")
 
 
 def rule_for(model: nn.Module, twin: nn.Module, batch: dict[str, Any]) -> ParityRule:
