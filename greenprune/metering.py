@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from greenprune import hookimpl
+from greenprune.distributed import where
 from greenprune.protocols import Meter
 from greenprune.results import EnergyReading
 
@@ -112,9 +113,15 @@ def metered(meters: Sequence[Meter]) -> Iterator[Window]:
     finally:
         sync_cuda()
         window.seconds = time.perf_counter() - t0
+        origin = where()
         for meter, token in reversed(started):
             for reading in meter.stop(token):
                 reading = _honest(meter, reading)
+                # Where it was read, so a multi-process run's readings can be merged (a node sensor
+                # once per host, a process sensor once per rank); a meter that does not say which
+                # its sensor is counts as node-wide: never counted twice.
+                reading.scope = reading.scope or "node"
+                reading.host, reading.rank = origin["host"], origin["rank"]
                 if not reading.window_s:
                     reading.window_s = window.seconds
                 window.readings.append(reading)

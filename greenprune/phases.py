@@ -16,7 +16,11 @@ from greenprune.results import ModelReport
 
 def run_phases(ctx: RunContext) -> None:
     """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
-    (also when a phase fails, so the phases recorded so far carry it too)."""
+    (also when a phase fails, so the phases recorded so far carry it too), each process with its
+    own baseline; then, in a multi-process run whose phases all completed, gather every rank's
+    readings into the result (a collective: not after a failure, which may have left the other
+    ranks inside a training step)."""
+    from greenprune.energy_ranks import merge_ranks
     from greenprune.metering import apply_baseline, measure_baseline
 
     result = ctx.result
@@ -27,6 +31,7 @@ def run_phases(ctx: RunContext) -> None:
         _run_phases(ctx)
     finally:
         apply_baseline([e for p in result.phases for e in p.energy], result.energy_baseline)
+    merge_ranks(result)
 
 
 def _baseline_lines(baseline: list[Any]) -> list[str]:
