@@ -10,11 +10,12 @@ tagged with the host and rank that read it and its sensor's ``scope``
 * ``process``: this process's own (the CPU-time estimate's ``process-cpu``): every rank's reading
   is kept, and a total adds them up.
 
-At the end of a run whose phases all completed, :func:`merge_ranks` gathers every rank's phase and
-idle-baseline readings (one collective, reached by every rank at the same point) and replaces the
-result's readings with the merged ones, so the main process writes them all. Windows that run only
-on the main process (the inference benchmark's own windows, ``inference:runtimes``) are not
-gathered: their readings are the main process's, as in a one-process run.
+After the last phase every rank runs (the student's evaluation), :func:`merge_ranks` gathers every
+rank's phase and idle-baseline readings (one collective, reached by every rank at the same point)
+and replaces the result's readings with the merged ones, so the main process writes them all. The
+phases after it run on the main process only (the inference benchmark, ``inference:runtimes``),
+while the others wait for the next run: their readings are the main process's, as in a
+one-process run, and no process waits in the gather while the main one benchmarks.
 
 Totals (:func:`totals`) add a meter's readings over phases, ranks and numbered sensors of one kind
 (``gpu:0`` + ``gpu:1`` -> ``gpu``), never one meter's figure to another's.
@@ -33,6 +34,12 @@ def sensor_kind(covers: str) -> str:
     """The kind of sensor ``covers`` names, without its index: ``gpu:1`` -> ``gpu``,
     ``cpu-package:0`` -> ``cpu-package``; ``process-cpu`` stays."""
     return re.sub(r":\d+$", "", covers)
+
+
+def sensor_id(r: EnergyReading) -> tuple[str, str, str | None, int | None]:
+    """One sensor of one run: meter, covers, host, and the rank for a per-process sensor (each
+    process's own)."""
+    return r.meter, r.covers, r.host, r.rank if r.scope == "process" else None
 
 
 def merge(per_rank: Sequence[Sequence[EnergyReading]]) -> list[EnergyReading]:

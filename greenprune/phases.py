@@ -16,11 +16,8 @@ from greenprune.results import ModelReport
 
 def run_phases(ctx: RunContext) -> None:
     """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
-    (also when a phase fails, so the phases recorded so far carry it too), each process with its
-    own baseline; then, in a multi-process run whose phases all completed, gather every rank's
-    readings into the result (a collective: not after a failure, which may have left the other
-    ranks inside a training step)."""
-    from greenprune.energy_ranks import merge_ranks
+    (also when a phase fails, so the phases recorded so far carry it too), each reading with its
+    own process's and sensor's idle power."""
     from greenprune.metering import apply_baseline, measure_baseline
 
     result = ctx.result
@@ -31,7 +28,6 @@ def run_phases(ctx: RunContext) -> None:
         _run_phases(ctx)
     finally:
         apply_baseline([e for p in result.phases for e in p.energy], result.energy_baseline)
-    merge_ranks(result)
 
 
 def _baseline_lines(baseline: list[Any]) -> list[str]:
@@ -136,6 +132,12 @@ def _run_phases(ctx: RunContext) -> None:
     ctx.progress.say(f"student after {cfg.tuner}" + (" and post-training compression" if post else "")
                      + f": {_fmt(metrics)}")
 
+    # Every rank's readings into the result, at the last point every rank reaches (a collective;
+    # not reached after a failure, which may have left the other ranks inside a training step).
+    # What follows runs on the main process only.
+    from greenprune.energy_ranks import merge_ranks
+
+    merge_ranks(result)
     reference = encoder_params(teacher.model)
     result.teacher.size = model_size(teacher.model, reference)
     result.student.size = model_size(student.model, reference)

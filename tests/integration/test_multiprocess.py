@@ -71,6 +71,19 @@ def test_two_processes_compute_what_one_does(tmp_path: Path, teacher: Path) -> N
     report = (two / "report.md").read_text()
     assert "process-cpu (rank 1)" in report and "process-cpu (ranks 0, 1)" in report  # per rank, and the total
 
+    # The teacher again, now from the cache: the main process loads it and sends its weights to
+    # the other (which waited for them forever when only it took part in the broadcast).
+    again = tmp_path / "again"
+    assert FLAGS[:4] == ["--compressor", "cofi", "--sparsity", "0.5"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "greenprune.cli", "bench", "--out", str(again), "--teacher", str(teacher),
+                           "--set", f"cache_dir={tmp_path / 'cache2'}", "--compressor", "none", *FLAGS[4:]],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cached = _result(again)
+    assert cached["status"] == "ok" and _phase(cached, "teacher-finetune")["cache_hit"]
+    assert cached["teacher"]["metrics"] == multi["teacher"]["metrics"]  # the same teacher, on both processes
+
     try:
         main(["bench", "--out", str(tmp_path / "one"), "--set", f"cache_dir={tmp_path / 'cache1'}", *flags])
     except SystemExit as exc:

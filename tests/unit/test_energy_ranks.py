@@ -133,3 +133,14 @@ def test_merge_ranks_matches_phases_and_leaves_main_only_phases_alone(monkeypatc
     assert [r.rank for r in main.energy_baseline if r.covers == "gpu:0"] == [0]
     assert [r.rank for r in main.energy_baseline if r.covers == "process-cpu"] == [0, 1]
     assert [w["rank"] for w in main.extra["processes"]] == [0, 1]
+
+
+def test_each_reading_takes_its_own_process_idle_power() -> None:
+    from greenprune.metering import apply_baseline
+
+    baseline = merge([on_rank(0, cpu_j=10.0), on_rank(1, cpu_j=20.0)])  # 10 s windows: 1 W and 2 W
+    readings = merge([on_rank(0, cpu_j=50.0), on_rank(1, cpu_j=50.0)])
+    apply_baseline(readings, baseline)
+    assert [(r.rank, r.baseline_j, r.dynamic_j) for r in readings if r.covers == "process-cpu"] == [
+        (0, 10.0, 40.0), (1, 20.0, 30.0)]
+    assert next(r for r in readings if r.covers == "gpu:0").baseline_j == 300.0  # the node's own
