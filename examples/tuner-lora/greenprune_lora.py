@@ -37,7 +37,8 @@ from greenprune.api import (
 )
 
 #: the config.json entry that says a saved model carries these LoRA pairs, and their shape
-CONFIG_KEY = "greenprune_lora"
+# Its own key: the built-in `lora` claims saved students whose config carries "greenprune_lora".
+CONFIG_KEY = "greenprune_toy_lora"
 HEADS = ("classifier", "qa_outputs")
 
 
