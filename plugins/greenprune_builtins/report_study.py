@@ -143,7 +143,8 @@ def _ffn(layers: dict[int, dict[str, Any]], i: int) -> str:
 
 def sections() -> list[Component]:
     return [Component(name="study", factory=lambda _opts: Study(), order=500,
-                      description="sweep trade-offs: metric/energy/time vs sparsity, Pareto, lambdas, "
+                      description="sweep trade-offs: every method on one view (table; speed-up x metric kept x "
+                                  "J/example), metric/energy/time vs sparsity, Pareto, lambdas, "
                                   "loss parts, per-layer Q/K/V and FFN widths")]
 
 
