@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from greenprune.api import GroupKey
+from greenprune.api import GroupKey, hardware
 from greenprune.api import report_facts as facts
 from greenprune.api import report_figures as plot
 
@@ -76,8 +76,12 @@ def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None
     plot.finish(fig, ax, f"{key[1]}: every method: speed-up, {metric} kept, J/example", path)
     energy = f"colour = J per inference example, {source_label(runs, source)}" if coloured and source else \
         "no run has an energy figure"
+    setups = len({hardware(r) for r in runs})
+    mixed = (f" The runs were measured on {setups} hardware set-ups: speed-ups are within-run ratios, but J/example "
+             "compares only between runs of one set-up (the note under the table names them).") if setups > 1 else ""
     return (f"{key[0]} on {key[1]}: every method at once: measured speed-up vs {metric} kept (% of the run's "
-            f"teacher, after all phases); {energy}; each point names its method (the table above gives each in full).")
+            f"teacher, after all phases); {energy}; each point names its method (the table above gives each in "
+            f"full).{mixed}")
 
 
 def _short(label: str, labels: dict[str, str]) -> str:
