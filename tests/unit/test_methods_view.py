@@ -84,9 +84,9 @@ def test_labels_say_each_method_with_its_target_or_pattern() -> None:
     assert compressor_label(runs["cq"], "quantize") == "quantize"
 
 
-def study_table(md: str, task: str = "stsb") -> list[list[str]]:
+def study_table(md: str, task: str = "stsb", teacher: str = "minilm") -> list[list[str]]:
     section = md[md.index("## Study"):]
-    section = section[section.index(f"### Teacher minilm on {task}"):]
+    section = section[section.index(f"### Teacher {teacher} on {task}"):]
     block = section[section.index("| Method |"):]
     lines = block[:block.index("\n\n")].splitlines()
     return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[:1] + lines[2:]]
@@ -154,3 +154,26 @@ def test_a_committed_report_renders_the_methods_view(capsys: pytest.CaptureFixtu
         share = rows[[r[0] for r in rows].index("cofi 0.6 / adapter")][head.index("Trained parameters")]
         assert re.fullmatch(r"\d+\.\d\d% \([\d,.M]+\)", share)  # the adapter phase recorded its trained share
     assert (tmp_path / "figures" / "study-minilm-stsb-methods.png").exists()
+
+
+@pytest.mark.slow
+def test_bench_records_what_the_methods_view_shows(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                   fast_flags: list[str]) -> None:
+    """Real runs on the tiny BERT: wanda's N:M label and every tuner's trained share come from the
+    records the phases wrote, and the two pruners' scores before tuning sit side by side."""
+    out = tmp_path / "out"
+    for chain in (["--compressor", "magnitude", "--sparsity", "0.5"], ["--compressor", "wanda", "--set",
+                                                                       "wanda.mode=2:4"]):
+        code, _, err = run(["bench", "--out", str(out), *chain, "--meter", "cpu-estimate", *fast_flags], capsys)
+        assert code == 0, err
+    teacher = fast_flags[fast_flags.index("--teacher") + 1]
+    head, *rows = study_table((out / "report.md").read_text(), "demo", teacher)
+    by = {r[0].split(" (")[0]: r for r in rows}
+    assert set(by) == {"teacher", "magnitude 0.5 / finetune", "wanda 2:4 / finetune"}
+    after = head.index("accuracy after compression (% of teacher)")
+    for label in ("magnitude 0.5 / finetune", "wanda 2:4 / finetune"):
+        row = by[label]
+        assert row[after] != "–" and row[head.index("Sparsity (measured)")].startswith("unstructured")
+        assert row[head.index("Trained parameters")].startswith("100.00% (")  # full fine-tuning, as recorded
+        assert row[head.index("Speed-up")].endswith("×")
+        assert row[head.index("Peak inference memory Δ (MB)")] != "–"
