@@ -33,16 +33,17 @@ def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None
            if (up := facts.speedup(r, r.student)) is not None and (share := kept(r, r.student, splits[0])) is not None]
     if not pts:
         return None
+    area = _areas(runs)
     fig, ax = plot.axes()
     fig.set_size_inches(8.0, 5.0)
-    coloured = [(x, y, j) for x, y, j, _ in pts if j is not None]
+    coloured = [(x, y, j, area.get(label, 60.0)) for x, y, j, label in pts if j is not None]
     teacher_j = inference_joules(runs[0].teacher, source) if source else None
     teacher_style: dict[str, Any] = {"color": "0.3"}
     if coloured:
-        values = [j for _, _, j in coloured] + ([teacher_j] if teacher_j is not None else [])
+        values = [p[2] for p in coloured] + ([teacher_j] if teacher_j is not None else [])
         scale = {"cmap": "viridis", "vmin": min(values), "vmax": max(values)}
-        dots = ax.scatter([p[0] for p in coloured], [p[1] for p in coloured], c=[p[2] for p in coloured], s=60,
-                          zorder=3, edgecolors="0.2", **scale)
+        dots = ax.scatter([p[0] for p in coloured], [p[1] for p in coloured], c=[p[2] for p in coloured],
+                          s=[p[3] for p in coloured], zorder=3, edgecolors="0.2", **scale)
         bar = fig.colorbar(dots, ax=ax, pad=0.01)
         bar.set_label(f"J per inference example\n{source_label(runs, source)}" if source else "", fontsize=7)
         bar.ax.tick_params(labelsize=7)
@@ -50,7 +51,8 @@ def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None
             teacher_style = {"c": [teacher_j], "edgecolors": "0.2", **scale}
     hollow = [p for p in pts if p[2] is None]
     if hollow:
-        ax.scatter([p[0] for p in hollow], [p[1] for p in hollow], s=60, facecolors="none", edgecolors="0.4",
+        ax.scatter([p[0] for p in hollow], [p[1] for p in hollow], s=[area.get(p[3], 60.0) for p in hollow],
+                   facecolors="none", edgecolors="0.4",
                    zorder=3, label="no energy figure")
     ax.scatter([1.0], [100.0], marker="*", s=180, zorder=4, label="teacher (1×, 100%)", **teacher_style)
     # Labels alternate above and below their point in x order, so neighbours overlap less, and sit left
@@ -74,13 +76,14 @@ def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None
     ax.set_xlabel("speed-up over the run's own teacher (median latency, same run; log scale)")
     ax.set_ylabel(f"{metric} kept, % of teacher ({splits[0]})")
     plot.finish(fig, ax, f"{key[1]}: every method: speed-up, {metric} kept, J/example", path)
+    sized = "marker area = the model's weights in memory, relative to the teacher's; " if area else ""
     energy = f"colour = J per inference example, {source_label(runs, source)}" if coloured and source else \
         "no run has an energy figure"
     setups = len({hardware(r) for r in runs})
     mixed = (f" The runs were measured on {setups} hardware set-ups: speed-ups are within-run ratios, but J/example "
              "compares only between runs of one set-up (the note under the table names them).") if setups > 1 else ""
     return (f"{key[0]} on {key[1]}: every method at once: measured speed-up vs {metric} kept (% of the run's "
-            f"teacher, after all phases); {energy}; each point names its method (the table above gives each in "
+            f"teacher, after all phases); {sized}{energy}; each point names its method (the table above gives each in "
             f"full).{mixed}")
 
 
@@ -88,3 +91,18 @@ def _short(label: str, labels: dict[str, str]) -> str:
     """A point's label without the settings in parentheses when no other method shares that stem."""
     stem = label.split(" (", 1)[0]
     return stem if sum(v.split(" (", 1)[0] == stem for v in labels.values()) == 1 else label
+
+
+def _areas(runs: list[RunResult]) -> dict[str, float]:
+    """Per method label, a marker area in proportion to the student's weights in memory over its run's
+    teacher's (100 = the teacher's bytes); empty (one size for all) unless every run recorded both."""
+    from greenprune_builtins.report_methods import method_labels
+
+    labels, out = method_labels(runs), {}
+    for r in runs:
+        mine, teacher = (rep.inference.memory.weight_bytes if rep.inference and rep.inference.memory else None
+                         for rep in (r.student, r.teacher))
+        if not mine or not teacher:
+            return {}
+        out[labels[r.run_key]] = max(12.0, 100.0 * mine / teacher)
+    return out

@@ -136,6 +136,7 @@ def test_the_figure_draws_every_method(tmp_path: Path) -> None:
     path = tmp_path / "methods.png"
     caption = methods_view(("minilm", "stsb"), methods(), path)
     assert caption is not None and "J per inference example, rapl: cpu-package, measured: counter" in caption
+    assert "marker area = the model's weights in memory" in caption  # every run recorded its weight bytes
     assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 10_000
     no_speed = [method_run("x", ["none"], "lora", None, ModelReport(metrics={"dev": {"pearson": 0.8}}))]
     assert methods_view(("minilm", "stsb"), no_speed, tmp_path / "none.png") is None
