@@ -48,9 +48,12 @@ def method_labels(ok: list[RunResult]) -> dict[str, str]:
     seeds = len({r.config.get("seed") for r in ok}) > 1
     out = {}
     for r in ok:
-        chain = " + ".join(compressor_label(r, c) for c in r.config.get("compressors") or ["?"])
-        label = f"{chain} / {facts.tuner(r)}"
-        said = [s for s in extra[r.run_key] if _value(s) not in label]
+        names = r.config.get("compressors") or ["?"]
+        parts = dict(zip(names, (compressor_label(r, c) for c in names), strict=True))
+        label = f"{' + '.join(parts[c] for c in names)} / {facts.tuner(r)}"
+        # a compressor's setting its label already shows (wanda.mode="2:4" in "wanda 2:4") is not repeated
+        said = [s for s in extra[r.run_key]
+                if not (s.split(".", 1)[0] in parts and _value(s) in parts[s.split(".", 1)[0]].split(" ")[1:])]
         if said:
             label += f" ({', '.join(said)})"
         out[r.run_key] = label + (f" seed {r.config.get('seed')}" if seeds else "")

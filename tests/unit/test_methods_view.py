@@ -82,6 +82,14 @@ def test_labels_say_each_method_with_its_target_or_pattern() -> None:
         "mag": "magnitude 0.5 / finetune", "wanda": "wanda 2:4 / finetune", "cq": "cofi 0.6 + quantize / finetune",
         "cl": "cofi 0.6 / lora", "nl": "none / lora"}
     assert compressor_label(runs["cq"], "quantize") == "quantize"
+    # a differing setting the label already shows is not repeated; one it does not show is
+    wanda = runs["wanda"].model_copy(update={"config": {**runs["wanda"].config, "options": {"wanda": {"mode": "2:4"}},
+                                                        "train": {"learning_rate": 2e-5}}})
+    old = wanda.model_copy(update={"run_key": "old", "phases": [PhaseRecord(name="compress:wanda",
+                                                                            details={"target": 0.5})]})
+    labels = method_labels([*(r for k, r in runs.items() if k != "wanda"), wanda, old])
+    assert labels["wanda"] == "wanda 2:4 / finetune (train.learning_rate=2e-05)"
+    assert labels["old"] == 'wanda 0.5 / finetune (train.learning_rate=2e-05, wanda.mode="2:4")'
 
 
 def study_table(md: str, task: str = "stsb", teacher: str = "minilm") -> list[list[str]]:
