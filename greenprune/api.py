@@ -9,8 +9,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Registering** -- :data:`hookimpl` marks hook implementations; :class:`Component` is what a
   ``greenprune_register_*`` hook registers (name, factory, options model, description).
 * **Component protocols** -- :class:`Compressor` (with :class:`CompressJob`), :class:`Tuner`,
-  :class:`Evaluator`, :class:`Meter` (returning :class:`EnergyReading`), :class:`ReportSection`.
-  Subclass a protocol to inherit its optional members' defaults.
+  :class:`Evaluator`, :class:`Meter` (returning :class:`EnergyReading`, whose ``scope`` says
+  whether its joules are the process's own or the machine's: see :class:`Meter`),
+  :class:`ReportSection`. Subclass a protocol to inherit its optional members' defaults.
 * **Data types** -- :class:`RunContext` (``ctx``), :class:`ModelBundle`, :class:`Task` /
   :class:`QATask` / :class:`TaskData` / :data:`Example`, :class:`TrainConfig` and the other
   config sections, :class:`RunResult` and its parts (what report sections read).
