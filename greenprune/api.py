@@ -93,7 +93,8 @@ from greenprune.training_phase import TrainOverrides, phase_config, train_phase
 #: The compact encoder (any structured pruner's target): imported on first use, because it imports
 #: torch and transformers (and registers the compact classes with transformers' Auto classes).
 _COMPACT = ("CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
-            "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact")
+            "conversion_events", "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact",
+            "register_compact")
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
@@ -102,6 +103,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
         CompactModel,
         UnitScales,
         compact_classes,
+        conversion_events,
         from_hf,
         is_compact,
         kept_index,
@@ -138,7 +140,7 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "family_of", "file_dtype_bytes", "layer_projections",
     # the compact encoder (lazy: see _COMPACT)
     "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
-    "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
+    "conversion_events", "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
     "student_class",
     # training and features
