@@ -9,8 +9,9 @@ What a plugin uses, by job (each name is documented field by field where it is d
 * **Registering** -- :data:`hookimpl` marks hook implementations; :class:`Component` is what a
   ``greenprune_register_*`` hook registers (name, factory, options model, description).
 * **Component protocols** -- :class:`Compressor` (with :class:`CompressJob`), :class:`Tuner`,
-  :class:`Evaluator`, :class:`Meter` (returning :class:`EnergyReading`), :class:`ReportSection`.
-  Subclass a protocol to inherit its optional members' defaults.
+  :class:`Evaluator`, :class:`Meter` (returning :class:`EnergyReading`, whose ``scope`` says
+  whether its joules are the process's own or the machine's: see :class:`Meter`),
+  :class:`ReportSection`. Subclass a protocol to inherit its optional members' defaults.
 * **Data types** -- :class:`RunContext` (``ctx``), :class:`ModelBundle`, :class:`Task` /
   :class:`QATask` / :class:`TaskData` / :data:`Example`, :class:`TrainConfig` and the other
   config sections, :class:`RunResult` and its parts (what report sections read).
@@ -99,7 +100,8 @@ from greenprune.training_phase import TrainOverrides, phase_config, train_phase
 #: The compact encoder (any structured pruner's target): imported on first use, because it imports
 #: torch and transformers (and registers the compact classes with transformers' Auto classes).
 _COMPACT = ("CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
-            "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact")
+            "conversion_events", "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact",
+            "register_compact")
 
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
@@ -108,6 +110,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and linters
         CompactModel,
         UnitScales,
         compact_classes,
+        conversion_events,
         from_hf,
         is_compact,
         kept_index,
@@ -144,7 +147,7 @@ __all__ = [  # noqa: RUF022  (grouped by job, not sorted)
     "family_of", "file_dtype_bytes", "layer_projections",
     # the compact encoder (lazy: see _COMPACT)
     "CompactModel", "UnitScales", "CompactEncoderForSequenceClassification", "compact_classes", "from_hf",
-    "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
+    "conversion_events", "is_compact", "kept_index", "layer_scales", "load_compact", "save_compact", "register_compact",
     # saved students: the class a saved config names (a plugin's greenprune_load_student builds on it)
     "student_class",
     # ONNX export of a model in a plugin's own form (greenprune_export_onnx)

@@ -54,7 +54,7 @@ def finetune_cached(ctx: RunContext, pretrained: ModelBundle, task: Task, data: 
         found = _load_entry(ctx, entry, task) if dist.is_main() else None
         meta = dist.broadcast(found[1] if found else None)
         if meta is not None:
-            model = found[0] if found else _main_weights(pretrained)
+            model = _main_weights(found[0] if found else pretrained.clone(origin="finetuned", pretrained=False).model)
             ctx.progress.say(f"[dim]{description}: reusing cached fine-tune {key} ({entry})[/dim]")
             bundle = ModelBundle(model, pretrained.tokenizer, pretrained.name, "finetuned", {**pretrained.info})
             meta = dict(meta)
@@ -94,11 +94,12 @@ def _load_entry(ctx: RunContext, entry: Path, task: Task) -> tuple[Any, dict[str
     return None
 
 
-def _main_weights(pretrained: ModelBundle) -> Any:
-    """A copy of the pretrained model carrying the main process's fine-tuned weights."""
+def _main_weights(model: Any) -> Any:
+    """``model`` carrying the main process's weights: the main process (which loaded the entry)
+    sends them, every other process (holding a copy of the pretrained model) receives them. Every
+    process must call it: with only the others calling, they waited for the main process forever."""
     from greenprune import distributed as dist
 
-    model = pretrained.clone(origin="finetuned", pretrained=False).model
     dist.sync_module(model)
     model.eval()
     return model

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from greenprune import hookimpl
+from greenprune.distributed import where
 from greenprune.protocols import Meter
 from greenprune.results import EnergyReading
 
@@ -112,9 +113,15 @@ def metered(meters: Sequence[Meter]) -> Iterator[Window]:
     finally:
         sync_cuda()
         window.seconds = time.perf_counter() - t0
+        origin = where()
         for meter, token in reversed(started):
             for reading in meter.stop(token):
                 reading = _honest(meter, reading)
+                # Where it was read, so a multi-process run's readings can be merged (a node sensor
+                # once per host, a process sensor once per rank); a meter that does not say which
+                # its sensor is counts as node-wide: never counted twice.
+                reading.scope = reading.scope or "node"
+                reading.host, reading.rank = origin["host"], origin["rank"]
                 if not reading.window_s:
                     reading.window_s = window.seconds
                 window.readings.append(reading)
@@ -160,19 +167,32 @@ def measure_baseline(meters: list[Meter], seconds: float) -> list[EnergyReading]
     return window.readings
 
 
+def idle_power_each(baseline: list[EnergyReading]) -> list[float | None]:
+    """Each baseline reading's idle watts (``None`` where the meter had no figure)."""
+    return [r.joules / r.window_s if r.joules is not None and r.window_s > 0 else None for r in baseline]
+
+
 def idle_power(baseline: list[EnergyReading]) -> dict[tuple[str, str], float | None]:
-    """(meter, covers) -> idle watts (``None`` where the meter had no figure)."""
-    return {(r.meter, r.covers): (r.joules / r.window_s if r.joules is not None and r.window_s > 0 else None)
-            for r in baseline}
+    """(meter, covers) -> idle watts (``None`` where the meter had no figure) of one process's baseline."""
+    return {(r.meter, r.covers): w for r, w in zip(baseline, idle_power_each(baseline), strict=True)}
 
 
 def apply_baseline(readings: list[EnergyReading], baseline: list[EnergyReading]) -> None:
     """Set ``baseline_j`` and ``dynamic_j`` on each reading from the same meter's idle power over
     the same sensor; ``joules`` is left as the meter's total. Readings without a matching idle
     figure keep both fields ``None``."""
-    watts = idle_power(baseline)
+    from greenprune.energy_ranks import sensor_id
+
+    # Per sensor, not per (meter, covers): a multi-process run's merged baseline holds every
+    # rank's process-cpu, and each rank's readings take their own process's idle power. A reading
+    # not tagged by `metered` (built by hand) takes its (meter, covers)'s when that is one sensor.
+    watts = {sensor_id(r): w for r, w in zip(baseline, idle_power_each(baseline), strict=True)}
+    loose: dict[tuple[str, str], list[float | None]] = {}
+    for (meter, covers, *_), w in watts.items():
+        loose.setdefault((meter, covers), []).append(w)
     for r in readings:
-        p = watts.get((r.meter, r.covers))
+        same = loose.get((r.meter, r.covers), [])
+        p = watts[sensor_id(r)] if sensor_id(r) in watts else same[0] if len(same) == 1 else None
         if p is None or r.joules is None:
             r.baseline_j = r.dynamic_j = None
             continue

@@ -16,7 +16,8 @@ from greenprune.results import ModelReport
 
 def run_phases(ctx: RunContext) -> None:
     """Measure the idle baseline, run every phase, then set baseline/dynamic on each phase reading
-    (also when a phase fails, so the phases recorded so far carry it too)."""
+    (also when a phase fails, so the phases recorded so far carry it too), each reading with its
+    own process's and sensor's idle power."""
     from greenprune.metering import apply_baseline, measure_baseline
 
     result = ctx.result
@@ -131,6 +132,12 @@ def _run_phases(ctx: RunContext) -> None:
     ctx.progress.say(f"student after {cfg.tuner}" + (" and post-training compression" if post else "")
                      + f": {_fmt(metrics)}")
 
+    # Every rank's readings into the result, at the last point every rank reaches (a collective;
+    # not reached after a failure, which may have left the other ranks inside a training step).
+    # What follows runs on the main process only.
+    from greenprune.energy_ranks import merge_ranks
+
+    merge_ranks(result)
     reference = encoder_params(teacher.model)
     result.teacher.size = model_size(teacher.model, reference)
     result.student.size = model_size(student.model, reference)

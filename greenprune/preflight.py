@@ -87,10 +87,16 @@ def check_family(spec: str, teacher_config: Any, pm: Any) -> None:
 
 
 def check_lengths(bench: BenchConfig, task: Any, teacher_config: Any) -> None:
-    """Every sequence length the run will feed the teacher fits its position embeddings."""
-    positions = getattr(teacher_config, "max_position_embeddings", None)
-    if not isinstance(positions, int):
+    """Every sequence length the run will feed the teacher fits its position embeddings (as many as
+    its family can index: RoBERTa's start after the padding id, ``greenprune.structure.families``)."""
+    from greenprune.structure.families import usable_positions
+
+    positions = usable_positions(teacher_config)
+    if positions is None:
         return
+    rows = teacher_config.max_position_embeddings
+    held = f"max_position_embeddings {rows} in its config" + (
+        "" if positions == rows else f"; {positions} usable, its positions start after the padding id")
     # A task with its own window (extractive QA) uses it instead of train.max_length.
     own = getattr(task, "max_length", None)
     lengths = {f"{task.name}.max_length": own} if isinstance(own, int) else {"train.max_length":
@@ -100,4 +106,4 @@ def check_lengths(bench: BenchConfig, task: Any, teacher_config: Any) -> None:
     for name, length in lengths.items():
         if length > positions:
             raise UserError(f"{name}={length} is longer than teacher {bench.teacher!r} can read "
-                            f"(max_position_embeddings {positions} in its config); use {name}<={positions}")
+                            f"({held}); use {name}<={positions}")

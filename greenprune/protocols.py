@@ -90,7 +90,13 @@ class Meter(Protocol):
     each CPU package, ...). Windows may nest (a phase window holds the inference windows), so a
     meter keeps no per-window state of its own outside the token. The core synchronises CUDA
     once before every ``start`` and ``stop`` (:func:`greenprune.metering.metered`); a meter
-    need not."""
+    need not.
+
+    Each reading says whose joules it holds through ``EnergyReading.scope``: ``"process"`` when
+    they are this process's own (its CPU time), ``"node"`` (the default the core fills in) when
+    any process on the machine would read the same (a RAPL package, a GPU). In a multi-process
+    run the core tags every reading with its host and rank and keeps a node sensor once per host
+    and a process sensor once per rank (:mod:`greenprune.energy_ranks`)."""
 
     #: the component name, as in readings' ``meter`` field
     name: str

@@ -33,6 +33,15 @@ class EnergyReading(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     baseline_j: float | None = Field(None, description="idle power of this meter and covers x window_s")
     dynamic_j: float | None = Field(None, description="joules - baseline_j")
+    # Where the reading came from (added without a schema bump; results written before lack them
+    # and were single-process). ``scope`` says whether another process of the same machine would
+    # read the same joules: a node sensor is kept once per host, a process sensor once per rank
+    # when a multi-process run's readings are merged (``energy_ranks.py``).
+    scope: Literal["node", "process"] | None = Field(
+        None, description="node: a sensor of the whole machine (RAPL, a GPU); process: this process only "
+                          "(its CPU time); None in results written before scopes were recorded")
+    host: str | None = Field(None, description="the machine that read it")
+    rank: int | None = Field(None, description="the process (rank) that read it; 0 without a launcher")
 
 
 class MemoryFigures(BaseModel):

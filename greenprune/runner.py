@@ -8,6 +8,7 @@ and writes one result per finished run.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from greenprune.components import Catalogue, collect
 from greenprune.config import BenchConfig, RunConfig
 from greenprune.context import RunContext
 from greenprune.defaults import resolve
-from greenprune.distributed import broadcast, check_launch, is_main
+from greenprune.distributed import broadcast, check_launch, is_main, rank, world_size
 from greenprune.errors import UserError, unknown
 from greenprune.locks import run_lock
 from greenprune.plugins import make_plugin_manager
@@ -110,6 +111,15 @@ def run_bench(bench: BenchConfig, out_dir: Path, *, disable: Iterable[str] = (),
             if is_main():  # every process ran the run; one writes it
                 store.append(result)
         results.append(result)
+        if result.status == "failed" and world_size() > 1:
+            # A failure may have left the other processes waiting in a collective this one will
+            # never reach (one rank raised inside a training step): going on to the next run would
+            # deadlock them. Stop; the process exits non-zero and the launcher (torchrun, accelerate
+            # launch) then stops the others. Other ranks are quiet, so they say why on stderr.
+            if not is_main():
+                print(f"greenprune rank {rank()}: run failed: {result.error}", file=sys.stderr)
+            progress.say("[red]stopping the bench: a run failed in a multi-process run[/red]")
+            break
     return results
 
 

@@ -55,13 +55,18 @@ def train_phase(ctx: RunContext, bundle: ModelBundle, task: Task, data: TaskData
 
     :param train_kwargs: passed to :func:`greenprune.training.train` (``loss_fn``,
         ``extra_optimizers``, ``on_step``, ``params``).
-    :return: the bundle, ``details={"train": summary}`` and the logged trace; add your own details.
+    :return: the bundle, ``details={"train": summary, "trainable_params": n, "total_params": m}``
+        (counted as training starts) and the logged trace; add your own details.
     """
     from greenprune.data import encode
     from greenprune.training import train
 
     if features is None:
         features = encode(data.train, bundle.tokenizer, task, cfg.max_length)
+    # What trains, counted before training (a tuner may merge or drop its modules afterwards).
+    params = list(bundle.model.parameters())
+    counts = {"trainable_params": sum(p.numel() for p in params if p.requires_grad),
+              "total_params": sum(p.numel() for p in params)}
     result = train(bundle.model, features, bundle.tokenizer, cfg, seed=ctx.config.seed, progress=ctx.progress,
                    description=description, **train_kwargs)
-    return PhaseOutput(bundle, {"train": result.summary()}, trace=result.trace)
+    return PhaseOutput(bundle, {"train": result.summary(), **counts}, trace=result.trace)

@@ -37,7 +37,8 @@ from greenprune.api import (
 )
 
 #: the config.json entry that says a saved model carries these LoRA pairs, and their shape
-CONFIG_KEY = "greenprune_lora"
+# Its own key: the built-in `lora` claims saved students whose config carries "greenprune_lora".
+CONFIG_KEY = "greenprune_toy_lora"
 HEADS = ("classifier", "qa_outputs")
 
 
@@ -95,9 +96,9 @@ class Lora(Tuner):
         with torch.no_grad():
             for name, new in lora_layers(after).items():
                 event = changed.get(name) or SurgeryEvent(name)
-                if name not in old or event.removed:
+                if event.before not in old or event.removed:  # ``before``: its name before a move
                     continue  # a new place keeps B = 0: it changes nothing
-                a, b = old[name].lora_A["default"].weight, old[name].lora_B["default"].weight
+                a, b = old[event.before].lora_A["default"].weight, old[event.before].lora_B["default"].weight
                 new.lora_A["default"].weight.copy_(event.select_in(a, dim=1))
                 new.lora_B["default"].weight.copy_(event.select_out(b, dim=0))
                 self.trained_before_tuning += int(bool(b.abs().sum() > 0))

@@ -287,14 +287,28 @@ def cost(joules: float | None, price_per_kwh: float | None) -> float | None:
     return None if joules is None or price_per_kwh is None else joules / J_PER_KWH * price_per_kwh
 
 
+def several_processes(r: RunResult) -> bool:
+    """Whether ``r``'s phase readings came from more than one process (torchrun, accelerate launch)."""
+    from greenprune.energy_ranks import several_processes as several
+
+    return several([*r.energy_baseline, *(e for p in r.phases for e in p.energy)])
+
+
+def covers_label(e: EnergyReading, several: bool) -> str:
+    """What reading ``e`` covers, with the rank that read it where ``several`` processes read
+    their own (``process-cpu (rank 1)``)."""
+    from greenprune.energy_ranks import reading_label
+
+    return reading_label(e, several)
+
+
 def phase_totals(r: RunResult) -> list[tuple[str, str, str, float | None, float | None, float | None]]:
-    """Per (meter, covers) over all phases: method, total, baseline and dynamic J. A sum is
-    ``None`` when any phase lacks that figure (a partial sum would pass for the whole run).
-    Meters are never added to each other."""
-    by: dict[tuple[str, str], list[EnergyReading]] = {}
-    for p in r.phases:
-        for e in p.energy:
-            by.setdefault((e.meter, e.covers), []).append(e)
+    """Per (meter, sensor kind) over all phases: what it covers, method, total, baseline and
+    dynamic J. The sensors of one kind add up (``gpu:0`` + ``gpu:1``; each rank's ``process-cpu``
+    in a multi-process run, whose node sensors were kept once per host when it was recorded). A
+    sum is ``None`` when any reading lacks that figure (a partial sum would pass for the whole
+    run). Meters are never added to each other."""
+    from greenprune.energy_ranks import totals
 
     def total(values: list[float | None]) -> float | None:
         return None if any(v is None for v in values) else sum(v for v in values if v is not None)
@@ -302,7 +316,7 @@ def phase_totals(r: RunResult) -> list[tuple[str, str, str, float | None, float 
     return [(meter, covers, "/".join(dict.fromkeys(e.method for e in mine)),
              total([e.joules for e in mine]), total([e.baseline_j for e in mine]),
              total([e.dynamic_j for e in mine]))
-            for (meter, covers), mine in by.items()]
+            for meter, covers, mine in totals(e for p in r.phases for e in p.energy)]
 
 
 def teacher_layer_of(r: RunResult, n_layers: int) -> dict[int, int] | None:

@@ -43,6 +43,18 @@ class EncoderFamily:
     def compact_model_type(self) -> str:
         return f"greenprune-{self.name}"
 
+    def usable_positions(self, config: Any) -> int | None:
+        """The longest input (tokens) the position embeddings of a model with ``config`` can index.
+        Positions counted from the padding id on (RoBERTa: ids ``pad + 1 .. pad + n``) leave
+        ``pad + 1`` rows unused, so a RoBERTa with 514 rows and padding id 1 reads 512 tokens."""
+        positions = getattr(config, "max_position_embeddings", None)
+        if not isinstance(positions, int):
+            return None
+        if not self.positions_after_padding:
+            return positions
+        pad = getattr(config, "pad_token_id", None)
+        return positions - (pad if isinstance(pad, int) else 0) - 1
+
 
 _BERT_LAYOUT = {
     "q": "attention.self.query",
@@ -85,6 +97,22 @@ def family_of(model: Any) -> EncoderFamily | None:
         if _get(getattr(model, "base_model", model), family.layers) is not None:
             return family
     return None
+
+
+def family_of_config(config: Any) -> EncoderFamily | None:
+    """The family whose ``model_types`` hold ``config.model_type`` (None: no known family)."""
+    model_type = getattr(config, "model_type", None)
+    return next((f for f in FAMILIES if model_type in f.model_types), None)
+
+
+def usable_positions(config: Any) -> int | None:
+    """The longest input a model with ``config`` reads (:meth:`EncoderFamily.usable_positions`);
+    ``max_position_embeddings`` for a model of no known family, None without it."""
+    family = family_of_config(config)
+    if family is not None:
+        return family.usable_positions(config)
+    positions = getattr(config, "max_position_embeddings", None)
+    return positions if isinstance(positions, int) else None
 
 
 def _get(module: Any, path: str) -> Any:

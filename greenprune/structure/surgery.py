@@ -10,7 +10,9 @@ For a Linear ``y = W x + b`` changed by an event ``e``, the new module computes
 ``W' = W[kept_out][:, kept_in] * out_scale[:, None] * in_scale`` and ``b' = b[kept_out] * out_scale``:
 the old function on the kept inputs, restricted to the kept outputs, times the scales. ``None`` means
 "all kept" (indices) or "1" (scales). A module with ``removed=True`` is gone; modules with no event
-kept their shape (and name). Embeddings and LayerNorms are announced the same way (their features
+kept their shape (and name). A rebuild that moves a module (HF -> compact: RoBERTa's
+``classifier.dense`` becomes the compact ``roberta.pooler.dense``) says so with ``source``, the
+module's name before. Embeddings and LayerNorms are announced the same way (their features
 along the hidden width are outputs).
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 class SurgeryEvent:
     """One module physically changed by a compressor (tensors are 1-D, on the CPU or the model's device)."""
 
-    #: qualified module name, the same in the model before and after
+    #: qualified module name in the model after (the same before, unless ``source`` says otherwise)
     module: str
     #: indices of the input features that stayed (None: all)
     kept_in: Any = None
@@ -37,6 +39,13 @@ class SurgeryEvent:
     out_scale: Any = None
     #: the module is gone (a removed attention or FFN block, say)
     removed: bool = False
+    #: the module's name in the model before, where the rebuild gave it another (None: ``module``)
+    source: str | None = None
+
+    @property
+    def before(self) -> str:
+        """The module's name in the model before the surgery."""
+        return self.source or self.module
 
     def select_out(self, t: Any, dim: int = 0, scale: bool = True) -> Any:
         """``t`` along its output-feature dim: the kept entries, times ``out_scale`` if ``scale``."""

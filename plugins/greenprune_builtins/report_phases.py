@@ -37,7 +37,8 @@ class Phases:
                     headers.append(f"CO2e (g, total at {co2:g} g/kWh)")
                 if price is not None:
                     headers.append(f"Cost ({currency}, total at {price:g} {currency}/kWh)")
-                rows = [row for p in r.phases for row in _phase_rows(p, co2, price)]
+                several = facts.several_processes(r)
+                rows = [row for p in r.phases for row in _phase_rows(p, co2, price, several)]
                 if rows:
                     rows += _total_rows(r, co2, price)
                     doc.table(headers, rows)
@@ -50,9 +51,10 @@ class Phases:
                  "not for the original work. Total = what the meter read over the phase. Baseline = the "
                  "same meter's idle power (measured once per run, before the first phase) × the phase's "
                  "window; Dynamic = Total − Baseline, what the work added (it can dip below 0 for "
-                 "near-idle phases: noise). The all-phases rows add phases of one meter and sensor, "
-                 "never meters to each other. " + derived + "\"no sensor\": the meter found nothing "
-                 "to read (see the note); ≈ marks estimates.", note=True)
+                 "near-idle phases: noise). The all-phases rows add the phases of one meter and sensor "
+                 "kind (gpu:0 + gpu:1; in a run of several processes each process's own sensor, while a "
+                 "machine's sensors were kept once per machine), never meters to each other. " + derived
+                 + "\"no sensor\": the meter found nothing to read (see the note); ≈ marks estimates.", note=True)
         return doc.render()
 
 
@@ -86,15 +88,17 @@ def _baseline_line(r: RunResult) -> str:
         return ("Idle baseline: none measured (energy.idle_baseline_s = 0, or a result from before "
                 "baselines), so Baseline and Dynamic show –.")
     window = max(e.window_s for e, _ in idle)
+    several = facts.several_processes(r)
     parts = []
     for e, watts in idle:
         prefix = "≈" if e.method == "estimate" else ""
         power = "no sensor" if watts is None else f"{prefix}{fmt_.sig3(watts)} W"
-        parts.append(f"{e.meter} {e.covers}: {power} ({e.method})")
+        parts.append(f"{e.meter} {facts.covers_label(e, several)}: {power} ({e.method})")
     return f"Idle baseline power (one {fmt_.sig3(window)} s idle window before the first phase): " + "; ".join(parts)
 
 
-def _phase_rows(p: Any, co2: float | None = None, price: float | None = None) -> list[list[str]]:
+def _phase_rows(p: Any, co2: float | None = None, price: float | None = None,
+                several: bool = False) -> list[list[str]]:
     head = [p.name, fmt_.sig3(p.wall_s), "reused (cache)" if p.cache_hit else ""]
     if not p.energy:
         return [[*head, *[MISSING] * 7, "", *_derived(None, co2, price)]]
@@ -102,7 +106,7 @@ def _phase_rows(p: Any, co2: float | None = None, price: float | None = None) ->
     for i, e in enumerate(p.energy):
         # Repeat nothing on continuation rows: one phase, several meters or devices.
         lead = head if i == 0 else ["", "", ""]
-        rows.append([*lead, e.meter, e.covers, e.method, fmt_.joules(e.joules, e.method),
+        rows.append([*lead, e.meter, facts.covers_label(e, several), e.method, fmt_.joules(e.joules, e.method),
                      _optional_joules(e.baseline_j, e.method), _optional_joules(e.dynamic_j, e.method),
                      fmt_.sig3(e.window_s), e.note, *_derived(e.joules, co2, price)])
     return rows

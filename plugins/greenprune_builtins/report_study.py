@@ -1,6 +1,7 @@
 """The study report section: a sweep's trade-offs per (teacher, task).
 
-Figures (from :mod:`greenprune_builtins.report_study_figures` and
+First every method on one view (:mod:`greenprune_builtins.report_methods`: a table and a figure of
+speed-up vs metric kept vs J/example). Figures (from :mod:`greenprune_builtins.report_study_figures` and
 :mod:`greenprune_builtins.report_traces`): every task metric after compression and after tuning vs
 sparsity (STS-B: Pearson and Spearman), inference energy and training time vs sparsity,
 accuracy-vs-energy Pareto frontiers, the figures each compressor's phase report draws from its
@@ -29,6 +30,7 @@ class Study:
     title = "Study: trade-offs across runs"
 
     def render(self, report: ReportInput, fmt: Fmt) -> str:
+        from greenprune_builtins.report_methods import methods_table
         from greenprune_builtins.report_study_figures import energy_source, source_label
 
         doc, results = Doc(fmt), report.results
@@ -41,6 +43,7 @@ class Study:
                 doc.para("No run of this group finished.", note=True)
                 continue
             doc.bullets(_facts(ok))
+            methods_table(doc, ok)
             source = energy_source(ok)
             if source is not None:
                 doc.para(f"Runs on the Pareto frontier of {facts.primary_metric(ok[0]) or 'the metric'} vs "
@@ -51,7 +54,8 @@ class Study:
                     doc.para(line, note=True)
             _layer_tables(doc, ok)
         # The compressors' own trace figures are named by their phase reports (CoFi: "CoFi's λ1/λ2").
-        shown = ["metric vs sparsity after compression and after tuning",
+        shown = ["every method's speed-up vs metric kept vs J/example",
+                 "metric vs sparsity after compression and after tuning",
                  "inference energy and training time vs sparsity", "Pareto frontiers",
                  *(s.figures_summary for s in report.phase_reports.values() if s.figures_summary)]
         doc.para(f"Figures follow: {', '.join(shown)} and loss parts per step. Size vs sparsity and speed-up vs "
@@ -139,7 +143,8 @@ def _ffn(layers: dict[int, dict[str, Any]], i: int) -> str:
 
 def sections() -> list[Component]:
     return [Component(name="study", factory=lambda _opts: Study(), order=500,
-                      description="sweep trade-offs: metric/energy/time vs sparsity, Pareto, lambdas, "
+                      description="sweep trade-offs: every method on one view (table; speed-up x metric kept x "
+                                  "J/example), metric/energy/time vs sparsity, Pareto, lambdas, "
                                   "loss parts, per-layer Q/K/V and FFN widths")]
 
 

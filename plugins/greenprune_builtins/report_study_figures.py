@@ -28,6 +28,7 @@ Maker = Callable[[GroupKey, list["RunResult"], Path], "str | None"]
 def study_figures(report: ReportInput, key: GroupKey, runs: list[RunResult], fig_dir: Path,
                   prefix: str = "study-") -> list[FigureFile]:
     """Every study figure this group has data for, as ``fig_dir/<prefix><teacher>-<task>-*.png``."""
+    from greenprune_builtins.report_methods_figures import methods_view
     from greenprune_builtins.report_traces import loss_part_figures, trace_figures
 
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -35,9 +36,8 @@ def study_figures(report: ReportInput, key: GroupKey, runs: list[RunResult], fig
     if not ok:
         return []
     stem = fig_dir / f"{prefix}{plot.slug(key[0])}-{plot.slug(key[1])}"
-    makers: list[tuple[str, Maker]] = [
-        (f"{plot.slug(m)}-vs-sparsity", _metric_maker(m)) for m in facts.metric_names(ok)
-    ]
+    makers: list[tuple[str, Maker]] = [("methods", methods_view)]
+    makers += [(f"{plot.slug(m)}-vs-sparsity", _metric_maker(m)) for m in facts.metric_names(ok)]
     makers += [("inference-energy-vs-sparsity", inference_energy_vs_sparsity),
                ("training-time-vs-sparsity", training_time_vs_sparsity),
                ("pareto-inference-energy", pareto_inference), ("pareto-training-energy", pareto_training)]

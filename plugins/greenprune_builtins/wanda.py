@@ -90,7 +90,9 @@ class Wanda(Compressor):
         if n_m and job.sparsity is not None and abs(job.sparsity - sparsity) > 1e-9:
             notes.append(f"mode {o.mode} sets the sparsity to {sparsity:g}; --sparsity {job.sparsity:g} is not used")
             ctx.progress.say(f"[yellow]wanda: {notes[-1]}[/yellow]")
-        return PhaseOutput(student, {"mode": o.mode, "target": sparsity, "calibration_examples": sum(
+        # ``method``: how reports name this step (N:M is a pattern, not only a sparsity)
+        method = f"wanda {o.mode}" if n_m else f"wanda {sparsity:g}"
+        return PhaseOutput(student, {"mode": o.mode, "target": sparsity, "method": method, "calibration_examples": sum(
             int(b["input_ids"].shape[0]) for b in batches), "notes": notes, **details})
 
     def _calibration(self, ctx: Any, job: Any, student: Any) -> list[dict[str, Any]]:

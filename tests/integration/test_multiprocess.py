@@ -62,6 +62,27 @@ def test_two_processes_compute_what_one_does(tmp_path: Path, teacher: Path) -> N
     layout = cofi["train"]
     assert layout["processes"] == 2 and layout["global_batch"] == 16 and layout["per_process_batch"] == 8
     assert layout["processes_identical"] and len(set(layout["param_digests"])) == 1  # gates, lambdas, weights
+    # energy from both processes: the CPU-time estimate is per process, so one reading per rank
+    for name in ("teacher-finetune", "compress:cofi", "tune:finetune", "evaluate:student"):
+        cpu = [e for e in _phase(multi, name)["energy"] if e["covers"] == "process-cpu"]
+        assert sorted(e["rank"] for e in cpu) == [0, 1] and {e["scope"] for e in cpu} == {"process"}, name
+        assert all(e["host"] and e["joules"] > 0 for e in cpu), name
+    assert [w["rank"] for w in multi["extra"]["processes"]] == [0, 1]
+    report = (two / "report.md").read_text()
+    assert "process-cpu (rank 1)" in report and "process-cpu (ranks 0, 1)" in report  # per rank, and the total
+
+    # The teacher again, now from the cache: the main process loads it and sends its weights to
+    # the other (which waited for them forever when only it took part in the broadcast).
+    again = tmp_path / "again"
+    assert FLAGS[:4] == ["--compressor", "cofi", "--sparsity", "0.5"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "greenprune.cli", "bench", "--out", str(again), "--teacher", str(teacher),
+                           "--set", f"cache_dir={tmp_path / 'cache2'}", "--compressor", "none", *FLAGS[4:]],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cached = _result(again)
+    assert cached["status"] == "ok" and _phase(cached, "teacher-finetune")["cache_hit"]
+    assert cached["teacher"]["metrics"] == multi["teacher"]["metrics"]  # the same teacher, on both processes
 
     try:
         main(["bench", "--out", str(tmp_path / "one"), "--set", f"cache_dir={tmp_path / 'cache1'}", *flags])
@@ -69,6 +90,7 @@ def test_two_processes_compute_what_one_does(tmp_path: Path, teacher: Path) -> N
         assert not exc.code, exc
     single = _result(tmp_path / "one")
     assert _phase(single, "compress:cofi")["details"]["train"]["processes"] == 1
+    assert [e["rank"] for e in _phase(single, "compress:cofi")["energy"]] == [0]
     # the global batch is the config: the same settings (only the cache folders differ here)
     assert {**multi["config"], "cache_dir": None} == {**single["config"], "cache_dir": None}
     for name in ("teacher-finetune", "compress:cofi", "tune:finetune"):
@@ -112,3 +134,39 @@ def test_evaluation_gathers_every_example_once(tmp_path: Path) -> None:
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["gathered"] == list(range(23))
     assert len(out["main_saw"]) < 23  # the main process predicted only its share
+
+
+FAILING_RANK = """
+import sys
+import greenprune.training_phase as tp
+from greenprune import distributed as dist
+from greenprune.cli import main
+
+train_phase = tp.train_phase
+
+
+def fail_on_rank_1(*args, **kwargs):
+    if dist.rank() == 1:
+        raise RuntimeError("injected failure on rank 1")
+    return train_phase(*args, **kwargs)
+
+
+tp.train_phase = fail_on_rank_1
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_a_failing_rank_stops_the_others(tmp_path: Path, teacher: Path) -> None:
+    # Rank 1 fails as the teacher's fine-tune starts while rank 0 waits for it inside the training
+    # step's collectives. Before, rank 1 went on to the bench's next run and both waited forever;
+    # now it stops and exits 1, and torchrun stops rank 0.
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING_RANK)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "1000", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), "bench", "--out", str(tmp_path / "out"), "--sparsity", "0.6",
+                           "--set", f"cache_dir={tmp_path / 'cache'}", "--teacher", str(teacher), *FLAGS],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "greenprune rank 1: run failed: RuntimeError: injected failure on rank 1" in proc.stderr

@@ -142,3 +142,69 @@ def test_merge_onto_a_pruned_base_keeps_the_trained_function() -> None:
     unmerged = logits(model)
     merge(model)
     assert torch.allclose(logits(model), unmerged, atol=1e-5)  # the update was not lost on the mask
+
+
+def tiny_roberta() -> torch.nn.Module:
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = RobertaConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=40, num_labels=2, pad_token_id=1)
+    return RobertaForSequenceClassification(cfg).eval()
+
+
+@pytest.mark.parametrize(("family", "merged"), [("bert", False), ("bert", True), ("roberta", False)])
+def test_distilled_student_with_lora_converts_for_cofi_and_reloads(tmp_path: Path, family: str,
+                                                                   merged: bool) -> None:
+    """``distill+cofi`` with ``lora``: LoRA trains on the distilled (layer-dropped HF) student, then
+    CoFi rebuilds it as the compact encoder. The conversion reads the wrapped projections through
+    their ``.base_layer``, the tuner carries its pairs over (RoBERTa: the head's ``classifier.dense``
+    pair to the compact ``roberta.pooler.dense``, named by the conversion's events), and the compact
+    student (LoRA merged or not) saves and reloads with the same logits."""
+    from greenprune_builtins.cofi.pruning import dense_student
+    from greenprune_builtins.distill_student import make_student
+    from greenprune_builtins.lora import greenprune_load_student
+
+    from greenprune.structure.compact import conversion_events, is_compact, save_compact
+
+    targets = ["query", "value"] if family == "bert" else ["query", "value", "dense"]
+    tuner = LoraTuner(LoraOptions(rank=4, target_modules=targets))
+    student = make_student(tiny() if family == "bert" else tiny_roberta(), [1])  # distill: the last layer
+    trained_lora(student, tuner)
+    assert any(".query.base_layer.weight" in k for k in student.state_dict())
+    expected = logits(student)
+    compact = dense_student(student, tuner)  # what cofi does first
+    tuner.on_surgery(student, compact, conversion_events(student))
+    assert is_compact(compact) and len(lora_layers(compact)) == len(lora_layers(student))
+    assert torch.allclose(logits(compact), expected, atol=1e-5)  # distill's LoRA pairs came along
+    if merged:
+        merge(compact)
+    save_compact(compact, None, tmp_path)
+    loaded = greenprune_load_student(tmp_path)
+    if merged:  # a plain compact student: the Auto classes load it, the plugin declines
+        from transformers import AutoModelForSequenceClassification
+
+        assert loaded is None
+        loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert loaded is not None and len(lora_layers(loaded)) == (0 if merged else len(lora_layers(student)))
+    assert torch.allclose(logits(loaded), expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_distill_then_cofi_with_unmerged_lora_verifies(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                       fast_flags: list[str]) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(["bench", "--out", str(out), "--compressor", "distill", "--compressor", "cofi",
+                        "--tuner", "lora", "--sparsity", "0.5", "--set", "distill.layers=1", "--set", "lora.rank=2",
+                        "--set", "lora.merge=false", "--set", "inference.enabled=false", "--meter", "cpu-estimate",
+                        *fast_flags], capsys)
+    assert code == 0, err
+    (r,) = results(out)
+    assert r["status"] == "ok", r.get("error")
+    tune = next(p for p in r["phases"] if p["name"] == "tune:lora")["details"]
+    assert tune["lora_layers"] == 2 and "merged" not in tune
+    config = json.loads((Path(r["extra"]["student_path"]) / "config.json").read_text())
+    assert config["model_type"] == "greenprune-bert" and config["greenprune_lora"]["rank"] == 2
+    code, stdout, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert " identical " in stdout, stdout

@@ -119,3 +119,45 @@ def test_a_data_dir_that_does_not_exist(capsys: pytest.CaptureFixture[str], tmp_
                                         no_work: None) -> None:
     line = bench(capsys, tmp_path, tiny_teacher, "--task", "mrpc", "--data-dir", "/nonexistent")
     assert "/nonexistent" in line
+
+
+@pytest.fixture(scope="module")
+def roberta_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.integration.test_compression_cli import make_tiny_roberta
+
+    return make_tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"))
+
+
+def test_roberta_positions_start_after_the_padding_id(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                      roberta_teacher: Path, no_work: None) -> None:
+    """RoBERTa numbers positions from padding id + 1, so it reads max_position_embeddings - pad - 1
+    tokens (514 rows, padding id 1: 512). One token more crashes in the embedding lookup, so the
+    pre-flight refuses it; the usable length itself runs."""
+    import torch
+    from transformers import AutoConfig, AutoModel, RobertaConfig
+
+    from greenprune.structure.families import usable_positions
+
+    assert usable_positions(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    config = AutoConfig.from_pretrained(roberta_teacher)
+    usable = usable_positions(config)
+    assert usable == config.max_position_embeddings - config.pad_token_id - 1 == 160
+    model = AutoModel.from_pretrained(roberta_teacher).eval()
+    with torch.no_grad():
+        model(input_ids=torch.full((1, usable), 5))  # fits
+        with pytest.raises((IndexError, RuntimeError)):  # out of bounds, wherever it is indexed first
+            model(input_ids=torch.full((1, usable + 1), 5))  # what the pre-flight spares the user
+    capsys.readouterr()  # the model's loading messages
+    line = bench(capsys, tmp_path, roberta_teacher, "--set", f"inference.seq_length={usable + 1}")
+    assert f"inference.seq_length={usable + 1}" in line and f"<={usable}" in line and "padding id" in line
+
+
+def test_roberta_usable_length_passes_the_preflight(roberta_teacher: Path) -> None:
+    from transformers import AutoConfig
+
+    from greenprune.config import BenchConfig
+    from greenprune.preflight import check_lengths
+
+    task = type("Task", (), {"name": "demo"})()
+    config = AutoConfig.from_pretrained(roberta_teacher)
+    check_lengths(BenchConfig(train={"max_length": 160}, inference={"seq_length": 160}), task, config)

@@ -120,7 +120,7 @@ def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_every_study_figure_is_drawn(figures: dict[str, Path]) -> None:
-    assert set(figures) == {"pearson-vs-sparsity", "spearman-vs-sparsity", "inference-energy-vs-sparsity",
+    assert set(figures) == {"methods", "pearson-vs-sparsity", "spearman-vs-sparsity", "inference-energy-vs-sparsity",
                             "training-time-vs-sparsity", "pareto-inference-energy", "pareto-training-energy",
                             "cofi-lambdas", "loss-compress-cofi", "loss-compress-distill"}
     for path in figures.values():
@@ -171,7 +171,7 @@ def test_full_report_with_study_section(tmp_path: Path) -> None:
     text = md.read_text(encoding="utf-8")
     assert "## Study: trade-offs across runs" in text and "failed to render" not in text
     links = re.findall(r"!\[[^\]]*\]\((figures/study-[^)]+\.png)\)", text)
-    assert len(links) == 10  # 9 for STS-B, 1 for RTE
+    assert len(links) == 11  # 10 for STS-B, 1 for RTE (no speed-up recorded: no methods figure)
     assert all((tmp_path / link).is_file() for link in links)
     assert html.read_text(encoding="utf-8").count('src="data:image/png;base64,') >= len(links)
 

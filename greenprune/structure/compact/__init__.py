@@ -14,7 +14,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering, A
 
 from greenprune.structure.compact.classes import CompactClasses, class_named, classes_of, compact_classes, every_family
 from greenprune.structure.compact.config import CompactEncoderConfig
-from greenprune.structure.compact.io import CompactModel, from_hf, is_compact, load_compact, save_compact
+from greenprune.structure.compact.io import (
+    CompactModel,
+    conversion_events,
+    from_hf,
+    is_compact,
+    load_compact,
+    save_compact,
+)
 from greenprune.structure.compact.model import (
     CompactEncoderForSequenceClassification,
     CompactEncoderModel,
@@ -46,6 +53,7 @@ __all__ = [
     "class_named",
     "classes_of",
     "compact_classes",
+    "conversion_events",
     "every_family",
     "from_hf",
     "is_compact",

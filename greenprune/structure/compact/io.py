@@ -18,6 +18,7 @@ from greenprune.structure.compact.classes import classes_of, compact_classes
 from greenprune.structure.compact.model import CompactEncoderForSequenceClassification
 from greenprune.structure.compact.qa import CompactEncoderForQuestionAnswering
 from greenprune.structure.families import family_of, unwrap
+from greenprune.structure.surgery import SurgeryEvent
 
 #: a compact model with either task head
 CompactModel = CompactEncoderForSequenceClassification | CompactEncoderForQuestionAnswering
@@ -91,3 +92,17 @@ def from_hf(hf_model: Any, exclude: Iterable[str] = ()) -> CompactModel:
         state[key] = getattr(hf_model.get_submodule(prefix), part).detach()
     model.load_state_dict(state, strict=True)
     return model.train(hf_model.training)
+
+
+def conversion_events(hf_model: Any) -> list[SurgeryEvent]:
+    """What :func:`from_hf` does to the modules of ``hf_model``, as surgery events for a tuner whose
+    modules sit on them: every module it moves (the family's ``hf_key_map``, e.g. RoBERTa's
+    ``classifier.dense`` -> ``roberta.pooler.dense``) with its HF name as ``source``. Every other
+    module keeps its name and shape (no event); a compact model converts to itself (no events)."""
+    hf_model = unwrap(hf_model)
+    family = family_of(hf_model)
+    if family is None:
+        return []
+    names = {name for name, _ in hf_model.named_modules()}
+    return [SurgeryEvent(new.rstrip("."), source=old.rstrip(".")) for old, new in family.hf_key_map
+            if old.rstrip(".") in names]

@@ -82,7 +82,16 @@ def make_loss_fn(opts: Any, masks: Any, shape: Any, controller: LagrangianContro
 def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[ModelBundle]:
     import torch
 
-    from greenprune.api import ModelBundle, PhaseOutput, UserError, encode, phase_config, train_phase, trainable_groups
+    from greenprune.api import (
+        ModelBundle,
+        PhaseOutput,
+        UserError,
+        conversion_events,
+        encode,
+        phase_config,
+        train_phase,
+        trainable_groups,
+    )
     from greenprune_builtins.cofi.expected import PrunableShape, count_prunable_params, expected_sparsity
     from greenprune_builtins.cofi.gates import CofiMaskModule
     from greenprune_builtins.cofi.shrink import to_compact
@@ -91,8 +100,9 @@ def prune(ctx: RunContext, job: CompressJob, opts: CofiOptions) -> PhaseOutput[M
         raise UserError("cofi needs a target: pass --sparsity S with S in (0, 1), e.g. --sparsity 0.6")
     target: float = job.sparsity
     student_model = dense_student(job.current.model, job.tuner)
-    # keep what the tuner trained in an earlier phase (e.g. distill's adapters): same shapes, no event
-    job.tuner.on_surgery(job.current.model, student_model, [])
+    # keep what the tuner trained in an earlier phase (e.g. distill's adapters or LoRA pairs): same shapes;
+    # the conversion's events name the modules it moved (RoBERTa's classifier.dense -> pooler.dense)
+    job.tuner.on_surgery(job.current.model, student_model, conversion_events(job.current.model))
     student = ModelBundle(student_model, job.current.tokenizer, job.current.name, "compressed:cofi",
                           dict(job.current.info))
     job.tuner.prepare(student)  # the tuner decides which weights train while pruning (adapters: frozen backbone)

@@ -56,7 +56,8 @@ def head_names(model: nn.Module) -> list[str]:
 def carry(before: nn.Module, after: nn.Module, spec: dict[str, Any], events: dict[str, Any]) -> int:
     """Put ``before``'s LoRA weights into ``after`` (a model a compressor rebuilt), each pair following
     its projection's surgery event: ``B A`` changes exactly as the projection's weight did
-    (``A`` keeps the kept inputs times their scale, ``B`` the kept outputs times theirs)."""
+    (``A`` keeps the kept inputs times their scale, ``B`` the kept outputs times theirs); a module the
+    rebuild moved (the event's ``source``) takes the pair of its name before."""
     source = lora_layers(before)
     if not source:
         return 0
@@ -64,11 +65,11 @@ def carry(before: nn.Module, after: nn.Module, spec: dict[str, Any], events: dic
     moved = 0
     with torch.no_grad():
         for name, layer in lora_layers(after).items():
-            src = source.get(name)
+            event = events.get(name)
+            src = source.get(event.before if event is not None else name)
             if src is None:
                 continue
             a, b = src.lora_A[ADAPTER].weight, src.lora_B[ADAPTER].weight
-            event = events.get(name)
             if event is not None:
                 a, b = event.select_in(a, dim=1), event.select_out(b, dim=0)
             layer.lora_A[ADAPTER].weight.copy_(a)

@@ -78,6 +78,7 @@ class CpuEstimateMeter(Meter):
             joules=cpu_seconds * watts,
             method="estimate",
             covers="process-cpu",
+            scope="process",  # this process's CPU time: every rank of a multi-process run has its own
             window_s=wall1 - wall0,
             note=f"estimate: process CPU time x {watts:g} W per busy core; not a measurement",
             details={"watts_per_core": watts, "cpu_seconds": cpu_seconds,
