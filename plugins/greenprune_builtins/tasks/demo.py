@@ -98,8 +98,9 @@ def generate(n: int, seed: int, negation_rate: float = 0.3, *, two_clause_rate: 
 #: the currency: batches of 16 for 1 epoch give every phase 125 steps on the 2,000 examples, five
 #: phases in about 3 minutes. CoFi's gates end near the target by learning (measured: expected
 #: sparsity 0.554 for 0.5 and 0.863 for 0.9, final shifts +0.53 and -0.40); its controller settles
-#: in ~500 steps, which `--set cofi.epochs=4` gives it. Inference is measured at 32 tokens, which holds the longest demo sentence (20
-#: tokens with the MiniLM tokenizer) where GLUE's 128 would time mostly padding.
+#: in ~500 steps, which `--set cofi.epochs=4` gives it. Inference is measured at 32 tokens, which
+#: holds the longest demo sentence (20 tokens with the MiniLM tokenizer) where GLUE's 128 would time
+#: mostly padding.
 CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {
     "train": {"batch_size": 16, "epochs": 1.0}, "inference": {"seq_length": 32}}
 
