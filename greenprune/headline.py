@@ -25,10 +25,11 @@ def _kept(r: RunResult) -> str:
     metric, splits = facts.primary_metric(r), list(r.teacher.metrics)
     if metric is None or not splits:
         return fmt.MISSING
-    t, s = facts.value(r.teacher, splits[0], metric), facts.value(r.student, splits[0], metric)
-    if t is None or s is None or not t:
+    share = facts.metric_kept(r, r.student, splits[0])
+    if share is None:
         return fmt.MISSING
-    return f"{s / t:.1%} ({s:.3f}/{t:.3f} {metric})"
+    t, s = facts.value(r.teacher, splits[0], metric), facts.value(r.student, splits[0], metric)
+    return f"{share:.1%} ({s:.3f}/{t:.3f} {metric})"
 
 
 def _size(r: RunResult) -> str:

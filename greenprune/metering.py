@@ -192,7 +192,7 @@ def apply_baseline(readings: list[EnergyReading], baseline: list[EnergyReading])
         loose.setdefault((meter, covers), []).append(w)
     for r in readings:
         same = loose.get((r.meter, r.covers), [])
-        p = watts[sensor_id(r)] if sensor_id(r) in watts else same[0] if len(same) == 1 else None
+        p = watts.get(sensor_id(r), same[0] if len(same) == 1 else None)
         if p is None or r.joules is None:
             r.baseline_j = r.dynamic_j = None
             continue

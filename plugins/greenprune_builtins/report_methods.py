@@ -70,13 +70,6 @@ def _value(setting: str) -> str:
     return value if isinstance(value, str) else raw
 
 
-def kept(r: RunResult, rep: ModelReport, split: str) -> float | None:
-    """The primary metric of ``rep`` as a share of the same run's teacher (1.0 = all of it)."""
-    metric = facts.primary_metric(r)
-    value, teacher = facts.value(rep, split, metric), facts.value(r.teacher, split, metric)
-    return None if value is None or not teacher else value / teacher
-
-
 def trained_share(r: RunResult) -> tuple[float, int] | None:
     """(share, count) of the parameters the tuner trained, as its phase recorded them."""
     phase = next((p for p in r.phases if p.name.startswith("tune:")), None)
@@ -115,7 +108,7 @@ def _metric_cell(r: RunResult, rep: ModelReport, split: str) -> str:
     value = facts.value(rep, split, facts.primary_metric(r))
     if value is None:
         return MISSING
-    share = kept(r, rep, split)
+    share = facts.metric_kept(r, rep, split)
     return fmt_.metric(value) + ("" if share is None else f" ({share * 100:.1f}%)")
 
 

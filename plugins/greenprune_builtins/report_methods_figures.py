@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None:
-    from greenprune_builtins.report_methods import kept, method_labels
+    from greenprune_builtins.report_methods import method_labels
     from greenprune_builtins.report_study_figures import energy_source, inference_joules, source_label
 
     metric, splits = facts.primary_metric(runs[0]), facts.dev_splits(runs)
@@ -30,7 +30,8 @@ def methods_view(key: GroupKey, runs: list[RunResult], path: Path) -> str | None
     source, labels = energy_source(runs), method_labels(runs)
     pts = [(up, share * 100, inference_joules(r.student, source) if source else None, labels[r.run_key])
            for r in runs
-           if (up := facts.speedup(r, r.student)) is not None and (share := kept(r, r.student, splits[0])) is not None]
+           if (up := facts.speedup(r, r.student)) is not None
+           and (share := facts.metric_kept(r, r.student, splits[0])) is not None]
     if not pts:
         return None
     area = _areas(runs)
