@@ -14,6 +14,8 @@ job runner.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,7 +87,8 @@ def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, exe
                      "skipped[/green]")
     if not todo:
         return summary
-    jobs = executor.map_array(partial(run_cell, disable=disable), todo, [Path(out_dir)] * len(todo))
+    with _interruptible_children():
+        jobs = executor.map_array(partial(run_cell, disable=disable), todo, [Path(out_dir)] * len(todo))
     progress.say(f"submitted {len(jobs)} cells as job array {jobs[0].job_id.split('_')[0]} "
                  f"(submitit logs: {Path(out_dir) / SUBMITIT_DIR})")
     try:
@@ -104,6 +107,29 @@ def run_cells_submitit(cells: list[Cell], out_dir: Path, progress: Progress, exe
         progress.say(f"[yellow]interrupted: cancelled the jobs of {len(unfinished)} unfinished cells[/yellow]")
         raise
     return summary
+
+
+@contextmanager
+def _interruptible_children() -> Iterator[None]:
+    """Start processes that a SIGINT interrupts, even when this one ignores SIGINT.
+
+    submitit's local executor cancels a job by sending SIGINT to its controller process, and a
+    process inherits an ignored SIGINT: a sweep started in the background by a non-interactive shell
+    (``nohup greenprune sweep ... &``, a CI script) ignores it, so its controllers did too, and an
+    interrupted sweep left its "cancelled" cells running to the end. A Python handler is reset to the
+    default on exec, so installing one while the controllers start gives them the normal
+    KeyboardInterrupt; this process gets its own disposition back afterwards."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _outcome(cell: Cell, job: Any, out_dir: Path) -> Any:
