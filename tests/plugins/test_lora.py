@@ -153,21 +153,24 @@ def tiny_roberta() -> torch.nn.Module:
     return RobertaForSequenceClassification(cfg).eval()
 
 
-@pytest.mark.parametrize(("family", "merged"), [("bert", False), ("bert", True), ("roberta", False)])
+@pytest.mark.parametrize(("family", "merged", "targets"), [
+    ("bert", False, ["query", "value"]), ("bert", True, ["query", "value"]),
+    ("roberta", False, ["query", "value", "dense"]), ("roberta", False, ["query", "value", "dense", "out_proj"]),
+    ("roberta", True, ["query", "value", "dense", "out_proj"])])
 def test_distilled_student_with_lora_converts_for_cofi_and_reloads(tmp_path: Path, family: str,
-                                                                   merged: bool) -> None:
+                                                                   merged: bool, targets: list[str]) -> None:
     """``distill+cofi`` with ``lora``: LoRA trains on the distilled (layer-dropped HF) student, then
     CoFi rebuilds it as the compact encoder. The conversion reads the wrapped projections through
     their ``.base_layer``, the tuner carries its pairs over (RoBERTa: the head's ``classifier.dense``
-    pair to the compact ``roberta.pooler.dense``, named by the conversion's events), and the compact
-    student (LoRA merged or not) saves and reloads with the same logits."""
+    pair to the compact ``roberta.pooler.dense``, named by the conversion's events; ``out_proj``'s to
+    the compact ``classifier``, a name the targets do not match), and the compact student (LoRA merged
+    or not) saves and reloads with the same logits."""
     from greenprune_builtins.cofi.pruning import dense_student
     from greenprune_builtins.distill_student import make_student
     from greenprune_builtins.lora import greenprune_load_student
 
     from greenprune.structure.compact import conversion_events, is_compact, save_compact
 
-    targets = ["query", "value"] if family == "bert" else ["query", "value", "dense"]
     tuner = LoraTuner(LoraOptions(rank=4, target_modules=targets))
     student = make_student(tiny() if family == "bert" else tiny_roberta(), [1])  # distill: the last layer
     trained_lora(student, tuner)

@@ -61,7 +61,12 @@ def carry(before: nn.Module, after: nn.Module, spec: dict[str, Any], events: dic
     source = lora_layers(before)
     if not source:
         return 0
-    inject(after, spec)
+    # A pair on a module the rebuild moved to a name the targets do not match (RoBERTa's head
+    # ``classifier.out_proj`` becomes the compact model's ``classifier``) would be dropped: that name
+    # joins the targets (and the spec a student saved unmerged records, so it reloads the same).
+    renamed = {event.module.rsplit(".", 1)[-1] for event in events.values()
+               if event.source is not None and event.source in source}
+    inject(after, {**spec, "target_modules": sorted(set(spec["target_modules"]) | renamed)})
     moved = 0
     with torch.no_grad():
         for name, layer in lora_layers(after).items():
