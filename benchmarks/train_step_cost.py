@@ -6,7 +6,10 @@ random BERT in seconds, ``--help`` for every option.
 Steps compared, each on its own copy of the model with its own optimizer(s), all on the same fixed
 batch (real STS-B dev sentence pairs padded to the length, binary labels ``score >= 2.5``):
 
-1. ``FT``: plain full fine-tuning (task loss, AdamW over every weight);
+1. ``FT``: plain full fine-tuning (task loss, AdamW over every weight, built as every greenprune phase
+   builds it: :func:`greenprune.training.make_optimizer`, the fused kernel by default); ``FT, loop
+   AdamW``: the same with PyTorch's default per-tensor AdamW (``train.fused_optimizer=false``), to
+   show what the fused update saves;
 2. ``FT + teacher fwd``: the same plus a no-grad teacher forward with hidden states, i.e. what any
    distillation has to pay for its targets; the fair baseline for (3) and (5);
 3. ``CoFi``: the real CoFi loss (:func:`greenprune_builtins.cofi.pruning.make_loss_fn` with default
@@ -51,7 +54,8 @@ from _common import (
 
 TARGET_COFI = 1.5  # issue target: CoFi step <= 1.5 x (FT step + teacher forward)
 
-FT, FT_T, COFI, ADAPTER, DISTILL = "FT", "FT + teacher fwd", "CoFi", "adapter", "distill"
+FT, FT_LOOP, FT_T, COFI, ADAPTER, DISTILL = ("FT", "FT, loop AdamW", "FT + teacher fwd", "CoFi", "adapter",
+                                             "distill")
 
 
 @dataclass
@@ -97,19 +101,24 @@ def build_cases(teacher: Any, batch: dict[str, Any], args: argparse.Namespace) -
     from greenprune_builtins.distill_student import make_loss_fn as distill_loss_fn
 
     from greenprune.config import TrainConfig
-    from greenprune.training import default_loss, trainable_groups
+    from greenprune.training import default_loss, make_optimizer, trainable_groups
 
     cfg = TrainConfig()  # greenprune's defaults: lr 5e-5, weight decay 0.01
     teacher.eval()  # a fine-tuned teacher only ever runs in eval mode under no_grad
     cases: list[Case] = []
 
-    def adamw(model: Any, lr: float = cfg.learning_rate, extra_groups: Sequence[dict[str, Any]] = ()) -> Any:
-        return torch.optim.AdamW([*trainable_groups(model, cfg.weight_decay), *extra_groups], lr=lr)
+    def adamw(model: Any, lr: float = cfg.learning_rate, extra_groups: Sequence[dict[str, Any]] = (),
+              fused: bool = cfg.fused_optimizer) -> Any:
+        return make_optimizer([*trainable_groups(model, cfg.weight_decay), *extra_groups],
+                              cfg.model_copy(update={"learning_rate": lr, "fused_optimizer": fused}))
 
-    # (1) plain full fine-tuning
+    # (1) plain full fine-tuning, with the optimizer greenprune uses and with PyTorch's default one
     ft = copy.deepcopy(teacher).train()
     cases.append(Case(FT, train_step(ft, default_loss, batch, adamw(ft)),
-                      f"all {_trainable(ft)[0]:,} weights train"))
+                      f"all {_trainable(ft)[0]:,} weights train; AdamW fused={cfg.fused_optimizer}"))
+    ft_loop = copy.deepcopy(teacher).train()
+    cases.append(Case(FT_LOOP, train_step(ft_loop, default_loss, batch, adamw(ft_loop, fused=False)),
+                      "(1) with PyTorch's default per-tensor AdamW (train.fused_optimizer=false)"))
 
     # (2) the same plus the teacher forward a distillation needs
     ft2 = copy.deepcopy(teacher).train()
@@ -177,6 +186,7 @@ RATIOS = [
     (DISTILL, FT_T, "distill / (FT + teacher fwd)"),
     (DISTILL, FT, "distill / FT"),
     (FT_T, FT, "(FT + teacher fwd) / FT"),
+    (FT_LOOP, FT, "FT with loop AdamW / FT (fused)"),
 ]
 
 

@@ -45,12 +45,18 @@ class TrainConfig(_Strict):
     logging_steps: int = Field(20, ge=1)
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
         "no", description="accelerate's mixed precision while training (bf16 also on CPUs; fp16 needs a GPU)")
+    fused_optimizer: bool = Field(
+        True, description="AdamW's fused kernel (one pass over all weights; the same algorithm, several times "
+        "faster updates on CPU, see benchmarks/train_step_cost.py); false: PyTorch's per-tensor loop")
 
 
 def train_key(train: dict[str, Any]) -> dict[str, Any]:
-    """``train`` as run and cache keys hash it: settings added later are left out while at their
-    default, so results and cached teachers from before them still resume."""
-    return {k: v for k, v in train.items() if not (k == "mixed_precision" and v == "no")}
+    """``train`` as run and cache keys hash it: settings added later are left out while they train
+    as before them, so results and cached teachers from before still resume. ``fused_optimizer``
+    is the exception that proves it: its default (fused) rounds differently from the per-tensor
+    loop every earlier run used, so the key holds it when on and drops it when off."""
+    before = {"mixed_precision": "no", "fused_optimizer": False}
+    return {k: v for k, v in train.items() if not (k in before and v == before[k])}
 
 
 class InferenceConfig(_Strict):

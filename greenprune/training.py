@@ -63,6 +63,17 @@ def trainable_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
                         {"params": no_decay, "weight_decay": 0.0}) if g["params"]]
 
 
+def make_optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> Any:
+    """AdamW over ``groups`` as every training phase builds it.
+
+    The fused kernel updates all weights in one pass; PyTorch's default on CPU is a Python loop
+    over tensors, which for MiniLM's 22.7M weights cost more than the forward and backward of a
+    demo-sized batch (benchmarks/train_step_cost.py prints both side by side)."""
+    import torch
+
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True if cfg.fused_optimizer else None)
+
+
 def train(
     model: Any,
     features: list[dict[str, Any]],
@@ -101,7 +112,7 @@ def train(
     steps_per_epoch = max(1, math.ceil(len(features) / cfg.batch_size))
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
     groups = params if params is not None else trainable_groups(model, cfg.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=cfg.learning_rate)
+    optimizer = make_optimizer(groups, cfg)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     model, optimizer, data, scheduler = accelerator.prepare(model, optimizer, data, scheduler)
     extra = [accelerator.prepare(o) for o in extra_optimizers]
@@ -150,7 +161,8 @@ def train(
     trained = [p for o in [optimizer, *extra] for g in o.param_groups for p in g["params"]]
     layout = {"processes": accelerator.num_processes, "global_batch": cfg.batch_size,
               "per_process_batch": cfg.batch_size // accelerator.num_processes,
-              "mixed_precision": cfg.mixed_precision}
+              "mixed_precision": cfg.mixed_precision,
+              "optimizer": "AdamW (fused)" if cfg.fused_optimizer else "AdamW (per-tensor loop)"}
     if accelerator.num_processes > 1:
         digests = dist.gather(dist.digest(trained))
         layout.update(param_digests=digests, processes_identical=len(set(digests)) == 1)
