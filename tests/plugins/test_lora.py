@@ -55,7 +55,10 @@ def test_prepare_trains_only_lora_and_head_and_merge_is_exact() -> None:
     trained_lora(model, tuner)
     assert len(lora_layers(model)) == 4  # Q and V of 2 layers
     names = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert names and all(".lora_" in n or n.startswith("classifier.") for n in names)
+    # the head: the classifier and the pooler in front of it (BERT's dense + tanh, RoBERTa keeps its own
+    # in the classifier); everything else is LoRA
+    assert {n for n in names if ".lora_" not in n} == {"classifier.weight", "classifier.bias",
+                                                       "bert.pooler.dense.weight", "bert.pooler.dense.bias"}
     assert torch.equal(model.bert.encoder.layer[0].attention.self.query.base_layer.weight,
                        before["bert.encoder.layer.0.attention.self.query.weight"])  # backbone frozen
     unmerged = logits(model)
