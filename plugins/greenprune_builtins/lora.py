@@ -2,8 +2,9 @@
 through peft, on a frozen backbone.
 
 Each target projection (default Q and V, the paper's choice) gets a trainable low-rank update
-``B A`` (rank ``rank``, scaled by ``alpha / rank``, with dropout on its input); with the task's new
-head they are the only weights that train (under 1% of MiniLM's). Like ``adapter`` it works in every
+``B A`` (rank ``rank``, scaled by ``alpha / rank``, with dropout on its input); with the task's head
+(on BERT the classifier and the pooler in front of it) they are the only weights that train (under 1%
+of MiniLM's). Like ``adapter`` it works in every
 phase after the teacher: ``prepare`` injects LoRA into a compressor's student, so ``--compressor cofi
 --tuner lora`` trains LoRA while CoFi prunes, and ``on_surgery`` slices each pair the way the
 projection was sliced when CoFi physically shrinks the model. By default the pairs are merged into
