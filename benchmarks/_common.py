@@ -127,6 +127,25 @@ def load_tokenizer(path: str | None = None) -> Any:
     return AutoTokenizer.from_pretrained(path or minilm_path())
 
 
+def load_saved_student(path: str | Path) -> Any:
+    """A fp32 student ``greenprune bench`` saved (eval mode), through the class its config names:
+    a CoFi student is greenprune's compact BERT, which the transformers Auto classes do not know."""
+    import json
+
+    from greenprune.api import student_class
+
+    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    return student_class(config.get("architectures"), config.get("model_type")).from_pretrained(str(path)).eval()
+
+
+def saved_num_labels(path: str | Path) -> int:
+    """The label count a saved student's config records (its ``id2label``; HF's default is 2)."""
+    import json
+
+    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    return int(config.get("num_labels") or len(config.get("id2label") or {}) or 2)
+
+
 def load_teacher(path: str | None, quick: bool, num_labels: int = 2) -> tuple[Any, str]:
     """The dense HF BERT teacher (eval mode) and a label for it.
 

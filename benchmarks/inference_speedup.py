@@ -33,11 +33,13 @@ from _common import (
     DEFAULT_DATA,
     Stats,
     load_average,
+    load_saved_student,
     load_teacher,
     load_tokenizer,
     make_batch,
     offline,
     paired_ratios,
+    saved_num_labels,
     start,
     time_alternating,
 )
@@ -180,10 +182,8 @@ def build_candidates(args: argparse.Namespace, teacher: Any, teacher_label: str)
            Candidate("dense, compact-BERT code", gm.from_hf(teacher).eval(), "control",
                      "implementation control (same weights)")]
     if args.model:
-        from transformers import AutoModelForSequenceClassification
-
         for path in args.model:
-            m = AutoModelForSequenceClassification.from_pretrained(path).eval()
+            m = load_saved_student(path)
             out.append(Candidate(Path(path).name or str(path), m, "model", f"from {path} (trained)"))
     else:
         for sp in args.sparsity:
@@ -348,9 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start("inference speed-up vs the dense teacher", args.threads)
     num_labels = 2
     if args.model:
-        from transformers import AutoConfig
-
-        num_labels = int(AutoConfig.from_pretrained(args.model[0]).num_labels)
+        num_labels = saved_num_labels(args.model[0])
     teacher, label = load_teacher(args.teacher, args.quick, num_labels)
     tokenizer = load_tokenizer(args.teacher)
     cands = build_candidates(args, teacher, label)

@@ -23,7 +23,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from _common import DEFAULT_DATA, Stats, load_teacher, load_tokenizer, make_batch, offline, paired_ratios, start
+from _common import (
+    DEFAULT_DATA,
+    Stats,
+    load_saved_student,
+    load_teacher,
+    load_tokenizer,
+    make_batch,
+    offline,
+    paired_ratios,
+    start,
+)
 from _common import time_alternating as alternate
 from inference_speedup import SYNTHETIC, synthetic_cofi_student
 
@@ -46,9 +56,7 @@ def disk_bytes(model: Any) -> int:
 
 def students(args: argparse.Namespace) -> list[tuple[str, Any]]:
     if args.model:
-        from transformers import AutoModelForSequenceClassification
-
-        return [(Path(p).name, AutoModelForSequenceClassification.from_pretrained(p).eval()) for p in args.model]
+        return [(Path(p).name, load_saved_student(p)) for p in args.model]
     teacher, label = load_teacher(None, args.quick)
     out = [(f"dense {label}", teacher)]
     for sp in args.sparsity:
