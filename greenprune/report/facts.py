@@ -52,10 +52,15 @@ def settings(r: RunResult) -> dict[str, str]:
     ``train.epochs``), values in TOML/JSON spelling (``false``, ``3``)."""
     import json
 
+    from greenprune.config import train_key
+
     flat: dict[str, str] = {}
     for key, value in r.config.items():
         if key in _NOT_A_SETTING or value is None:
             continue
+        if key == "train" and isinstance(value, dict):
+            # a setting added later, at the value that trains as runs before it did, is no difference
+            value = train_key(value)
         if key == "options" and isinstance(value, dict):  # options.prune.alpha -> prune.alpha
             for plugin, opts in value.items():
                 for name, v in (opts or {}).items():
