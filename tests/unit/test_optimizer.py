@@ -1,6 +1,6 @@
 """Every training phase's AdamW: the fused kernel by default (the same algorithm as PyTorch's per-tensor
-loop, in one pass), recorded with the phase, and part of the fine-tune cache key only when on, so
-entries and results trained with the loop before the setting existed still resume with it off."""
+loop, in one pass), recorded with the phase, and no part of run or fine-tune cache keys, so results
+and cached teachers from before the setting existed still resume."""
 
 from __future__ import annotations
 
@@ -35,12 +35,12 @@ def test_fused_and_loop_adamw_take_the_same_steps() -> None:
         assert torch.allclose(a, b, rtol=0, atol=1e-6)  # ...the same way
 
 
-def test_the_cache_key_holds_the_fused_optimizer_only_when_on() -> None:
+def test_run_and_cache_keys_leave_the_optimizer_kernel_out() -> None:
+    """Fused or looped, AdamW is one algorithm (rounding differs, as with the thread count): results
+    and cached teachers from before the setting existed keep their keys."""
     on, off = TrainConfig().model_dump(), TrainConfig(fused_optimizer=False).model_dump()
-    assert train_key(on)["fused_optimizer"] is True
-    assert "fused_optimizer" not in train_key(off)
-    before_the_setting = {k: v for k, v in off.items() if k != "fused_optimizer"}
-    assert train_key(off) == train_key(before_the_setting)  # earlier cache entries and results still match
+    before_the_setting = {k: v for k, v in on.items() if k != "fused_optimizer"}
+    assert train_key(on) == train_key(off) == train_key(before_the_setting)
 
 
 def test_a_training_phase_records_its_optimizer(tiny_teacher: Path) -> None:
