@@ -118,6 +118,7 @@ for batch in batches:
     seen += gather(batch.tolist())
 if dist.is_main():
     json.dump({"gathered": seen, "main_saw": mine}, open(sys.argv[1], "w"))
+dist.barrier()  # neither process exits while the other may still be in a collective (gloo aborts then)
 """
 
 
