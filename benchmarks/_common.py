@@ -127,22 +127,24 @@ def load_tokenizer(path: str | None = None) -> Any:
     return AutoTokenizer.from_pretrained(path or minilm_path())
 
 
+def _saved_config(path: str | Path) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads((Path(path) / "config.json").read_text(encoding="utf-8")))
+
+
 def load_saved_student(path: str | Path) -> Any:
     """A fp32 student ``greenprune bench`` saved (eval mode), through the class its config names:
     a CoFi student is greenprune's compact BERT, which the transformers Auto classes do not know."""
-    import json
-
     from greenprune.api import student_class
 
-    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    config = _saved_config(path)
     return student_class(config.get("architectures"), config.get("model_type")).from_pretrained(str(path)).eval()
 
 
 def saved_num_labels(path: str | Path) -> int:
     """The label count a saved student's config records (its ``id2label``; HF's default is 2)."""
-    import json
-
-    config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    config = _saved_config(path)
     return int(config.get("num_labels") or len(config.get("id2label") or {}) or 2)
 
 

@@ -166,12 +166,12 @@ def value(rep: ModelReport, split: str, metric: str | None) -> float | None:
     return rep.metrics.get(split, {}).get(metric)
 
 
-
 def metric_kept(r: RunResult, rep: ModelReport, split: str) -> float | None:
     """``rep``'s primary metric on ``split`` as a share of the same run's teacher (1.0 = all of it)."""
     metric = primary_metric(r)
     mine, teacher = value(rep, split, metric), value(r.teacher, split, metric)
     return None if mine is None or not teacher else mine / teacher
+
 
 def primary_delta(r: RunResult, rep: ModelReport, split: str) -> float | None:
     """Primary metric of ``rep`` minus the same run's teacher (so seeds and data match)."""
